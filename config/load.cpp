@@ -1,0 +1,248 @@
+#include "config/load.hpp"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "config/path_template.hpp"
+#include "config/reference.hpp"
+
+namespace regmirror::config {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kDefaultConfigJson = R"({
+  "listen": "0.0.0.0:5000",
+  "data_dir": "./regmirror-data",
+  "max_cache_bytes": 107374182400,
+  "default_registry": "docker.io",
+  "offline": false,
+  "registries": {
+    "docker.io": {"upstreams": [{"url": "https://registry-1.docker.io"}]},
+    "registry.k8s.io": {"aliases": ["k8s.gcr.io"], "upstreams": [{"url": "https://registry.k8s.io"}]},
+    "gcr.io": {"upstreams": [{"url": "https://gcr.io"}]},
+    "quay.io": {"upstreams": [{"url": "https://quay.io"}]},
+    "ghcr.io": {"upstreams": [{"url": "https://ghcr.io"}]},
+    "docker.pkg.github.com": {"upstreams": [{"url": "https://ghcr.io", "path": "{owner}/{basename}"}]}
+  }
+})";
+
+[[noreturn]] void fail(const std::string& key, const std::string& why) {
+  throw ConfigError(key + ": " + why);
+}
+
+void reject_unknown_keys(const json& object, const std::string& where,
+                         std::initializer_list<std::string_view> known) {
+  for (const auto& [key, _] : object.items()) {
+    bool found = false;
+    for (auto k : known) found = found || k == key;
+    if (!found) fail(where.empty() ? key : where + "." + key, "unknown key");
+  }
+}
+
+const json& require_object(const json& value, const std::string& key) {
+  if (!value.is_object()) fail(key, "must be an object");
+  return value;
+}
+
+std::string get_string(const json& object, const std::string& where, const char* key,
+                       std::string fallback) {
+  auto it = object.find(key);
+  if (it == object.end()) return fallback;
+  if (!it->is_string()) fail(where + key, "must be a string");
+  return it->get<std::string>();
+}
+
+bool get_bool(const json& object, const std::string& where, const char* key, bool fallback) {
+  auto it = object.find(key);
+  if (it == object.end()) return fallback;
+  if (!it->is_boolean()) fail(where + key, "must be true or false");
+  return it->get<bool>();
+}
+
+std::uint64_t get_uint(const json& object, const std::string& where, const char* key,
+                       std::uint64_t fallback) {
+  auto it = object.find(key);
+  if (it == object.end()) return fallback;
+  if (!it->is_number_unsigned()) fail(where + key, "must be a non-negative integer");
+  return it->get<std::uint64_t>();
+}
+
+void check_listen(const std::string& value, const std::string& key) {
+  auto colon = value.rfind(':');
+  if (colon == std::string::npos || colon == 0) fail(key, "must be ADDR:PORT, got '" + value + "'");
+  auto port = value.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) > 65535) {
+    fail(key, "port must be 0-65535, got '" + port + "'");
+  }
+}
+
+void check_url(const std::string& url, const std::string& key) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) fail(key, "must start with http:// or https://");
+  auto scheme = url.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https") fail(key, "scheme must be http or https");
+  auto rest = url.substr(scheme_end + 3);
+  if (rest.empty() || rest.front() == '/' || rest.front() == ':') fail(key, "has no host");
+  if (rest.find_first_of(" \t\r\n?#@") != std::string::npos) {
+    fail(key, "must be scheme://host[:port][/path] without credentials, query or fragment");
+  }
+}
+
+UpstreamConfig parse_upstream(const json& value, const std::string& where) {
+  require_object(value, where);
+  reject_unknown_keys(value, where, {"url", "path", "username", "password_file", "password_env"});
+  const auto prefix = where + ".";
+  UpstreamConfig up;
+  if (!value.contains("url")) fail(prefix + "url", "is required");
+  up.url = get_string(value, prefix, "url", "");
+  check_url(up.url, prefix + "url");
+  while (!up.url.empty() && up.url.back() == '/') up.url.pop_back();
+  up.path_template = get_string(value, prefix, "path", "");
+  if (!up.path_template.empty()) {
+    if (auto error = check_path_template(up.path_template); !error.empty()) {
+      fail(prefix + "path", error);
+    }
+  }
+  up.username = get_string(value, prefix, "username", "");
+  up.password_file = get_string(value, prefix, "password_file", "");
+  up.password_env = get_string(value, prefix, "password_env", "");
+  if (!up.password_file.empty() && !up.password_env.empty()) {
+    fail(prefix + "password_file", "give password_file or password_env, not both");
+  }
+  if ((!up.password_file.empty() || !up.password_env.empty()) && up.username.empty()) {
+    fail(prefix + "username", "is required when a password is given");
+  }
+  return up;
+}
+
+RegistryConfig parse_registry(const std::string& name, const json& value) {
+  const std::string where = "registries." + name;
+  require_object(value, where);
+  reject_unknown_keys(value, where, {"aliases", "upstreams", "tag_ttl_seconds"});
+  if (!is_valid_registry_host(name)) fail(where, "not a valid registry host name");
+  RegistryConfig registry;
+  registry.name = name;
+  if (auto it = value.find("aliases"); it != value.end()) {
+    if (!it->is_array()) fail(where + ".aliases", "must be an array of host names");
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      const auto key = where + ".aliases[" + std::to_string(i) + "]";
+      if (!(*it)[i].is_string()) fail(key, "must be a string");
+      auto alias = (*it)[i].get<std::string>();
+      if (!is_valid_registry_host(alias)) fail(key, "not a valid registry host name");
+      registry.aliases.push_back(std::move(alias));
+    }
+  }
+  auto ups = value.find("upstreams");
+  if (ups == value.end()) fail(where + ".upstreams", "is required");
+  if (!ups->is_array() || ups->empty()) fail(where + ".upstreams", "must be a non-empty array");
+  for (std::size_t i = 0; i < ups->size(); ++i) {
+    registry.upstreams.push_back(
+        parse_upstream((*ups)[i], where + ".upstreams[" + std::to_string(i) + "]"));
+  }
+  auto ttl = get_uint(value, where + ".", "tag_ttl_seconds", 300);
+  if (ttl > 365ULL * 24 * 3600) fail(where + ".tag_ttl_seconds", "must be at most one year");
+  registry.tag_ttl = std::chrono::seconds(ttl);
+  return registry;
+}
+
+StorageConfig parse_storage(const json& value) {
+  require_object(value, "storage");
+  reject_unknown_keys(value, "storage", {"s3"});
+  StorageConfig storage;
+  if (auto it = value.find("s3"); it != value.end()) {
+    require_object(*it, "storage.s3");
+    reject_unknown_keys(*it, "storage.s3",
+                        {"endpoint", "bucket", "region", "prefix", "access_key_file",
+                         "secret_key_file", "path_style"});
+    S3Config s3;
+    const std::string p = "storage.s3.";
+    s3.endpoint = get_string(*it, p, "endpoint", "");
+    s3.bucket = get_string(*it, p, "bucket", "");
+    s3.region = get_string(*it, p, "region", "us-east-1");
+    s3.prefix = get_string(*it, p, "prefix", "");
+    s3.access_key_file = get_string(*it, p, "access_key_file", "");
+    s3.secret_key_file = get_string(*it, p, "secret_key_file", "");
+    s3.path_style = get_bool(*it, p, "path_style", false);
+    if (s3.endpoint.empty()) fail(p + "endpoint", "is required");
+    check_url(s3.endpoint, p + "endpoint");
+    if (s3.bucket.empty()) fail(p + "bucket", "is required");
+    storage.s3 = std::move(s3);
+  }
+  return storage;
+}
+
+}  // namespace
+
+Config parse_config(std::string_view json_text) {
+  json root;
+  try {
+    root = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    throw ConfigError(std::string("config is not valid JSON: ") + e.what());
+  }
+  require_object(root, "(top level)");
+  reject_unknown_keys(root, "",
+                      {"listen", "data_dir", "max_cache_bytes", "default_registry", "offline",
+                       "log_format", "registries", "storage"});
+  Config config;
+  config.listen = get_string(root, "", "listen", config.listen);
+  check_listen(config.listen, "listen");
+  config.data_dir = get_string(root, "", "data_dir", config.data_dir);
+  if (config.data_dir.empty()) fail("data_dir", "must not be empty");
+  config.max_cache_bytes = get_uint(root, "", "max_cache_bytes", config.max_cache_bytes);
+  if (config.max_cache_bytes < (16ULL << 20)) fail("max_cache_bytes", "must be at least 16 MiB");
+  config.offline = get_bool(root, "", "offline", false);
+  auto format = get_string(root, "", "log_format", "text");
+  if (format == "text") {
+    config.log_format = LogFormat::kText;
+  } else if (format == "json") {
+    config.log_format = LogFormat::kJson;
+  } else {
+    fail("log_format", "must be \"text\" or \"json\", got '" + format + "'");
+  }
+  if (auto it = root.find("registries"); it != root.end()) {
+    require_object(*it, "registries");
+    for (const auto& [name, value] : it->items()) {
+      config.registries.emplace(name, parse_registry(name, value));
+    }
+  }
+  if (config.registries.empty()) fail("registries", "at least one registry is required");
+  // Every host and alias must name exactly one registry, or routing would be ambiguous.
+  std::set<std::string> hosts;
+  for (const auto& [name, registry] : config.registries) hosts.insert(name);
+  for (const auto& [name, registry] : config.registries) {
+    for (const auto& alias : registry.aliases) {
+      if (!hosts.insert(alias).second) {
+        fail("registries." + name + ".aliases", "'" + alias + "' already names another registry");
+      }
+    }
+  }
+  config.default_registry = get_string(root, "", "default_registry", config.default_registry);
+  if (!hosts.contains(config.default_registry)) {
+    fail("default_registry", "'" + config.default_registry + "' is not a configured registry");
+  }
+  if (auto it = root.find("storage"); it != root.end()) config.storage = parse_storage(*it);
+  return config;
+}
+
+Config load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("cannot read config file " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  try {
+    return parse_config(text.str());
+  } catch (const ConfigError& e) {
+    throw ConfigError(path + ": " + e.what());
+  }
+}
+
+Config default_config() { return parse_config(kDefaultConfigJson); }
+
+std::string_view default_config_json() { return kDefaultConfigJson; }
+
+}  // namespace regmirror::config

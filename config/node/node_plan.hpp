@@ -1,0 +1,56 @@
+#pragma once
+// What `regmirror node apply|check` wants on one node: every file with its desired content,
+// computed from the options and the node's current files (daemon.json, config.toml and
+// /etc/default/grub are edits of what is there, the others are whole files).
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/node/file_applier.hpp"
+#include "config/node/logrotate_policy.hpp"
+#include "config/node/mirror_endpoint.hpp"
+
+namespace regmirror::config::node {
+
+enum class Runtime { kContainerd, kDocker, kCrio };
+
+std::string_view runtime_name(Runtime runtime);
+NodeResult<std::vector<Runtime>> parse_runtimes(std::string_view list);  // "containerd,docker"
+
+struct NodeOptions {
+  std::optional<MirrorEndpoint> mirror;  // no mirror: only logrotate / grub are managed
+  std::vector<RegistryHost> registries = default_registry_hosts();
+  std::vector<Runtime> runtimes;  // empty: detect_runtimes()
+  bool logrotate = false;
+  LogrotatePolicy logrotate_policy;
+  bool grub_nokmem = false;
+
+  // Node paths; the defaults are where the runtimes look.
+  std::string certs_dir = "/etc/containerd/certs.d";
+  std::string containerd_config = "/etc/containerd/config.toml";
+  std::string docker_daemon_json = "/etc/docker/daemon.json";
+  std::string registries_conf_dir = "/etc/containers/registries.conf.d";
+  std::string logrotate_file = "/etc/logrotate.d/docker";
+  std::string grub_defaults = "/etc/default/grub";
+};
+
+// Runtimes whose configuration directory exists and is not empty under the root (a hostPath
+// mount creates missing directories empty, so mere existence proves nothing).
+std::vector<Runtime> detect_runtimes(const FileApplier& applier, const NodeOptions& options);
+
+struct PlanError {
+  std::string node_path;
+  NodeError error;
+};
+
+struct NodePlan {
+  std::vector<Runtime> runtimes;
+  std::vector<DesiredFile> files;
+  std::vector<PlanError> errors;  // files that cannot be managed; the others still are
+};
+
+// Errors for one file (invalid daemon.json, a config.toml containerd would reject together
+// with config_path) leave that file alone and do not stop the others.
+NodePlan build_node_plan(const NodeOptions& options, const FileApplier& applier);
+
+}  // namespace regmirror::config::node

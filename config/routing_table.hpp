@@ -1,0 +1,42 @@
+#pragma once
+// Which registry a request is for: ?ns= first, then a registry-host first path segment, then
+// default_registry (where one-segment Docker Hub names get "library/").
+#include <boost/system/result.hpp>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+
+namespace regmirror::config {
+
+struct Route {
+  const RegistryConfig* registry = nullptr;
+  std::string repository;  // the client's repository within that registry, already validated
+};
+
+enum class RouteError {
+  kNameInvalid,          // the repository fails the grammar
+  kRegistryNotServed,    // ns or the path prefix names a registry that is not configured
+};
+
+class RoutingTable {
+ public:
+  explicit RoutingTable(const Config& config);
+
+  // Canonical registry for a host or alias, or nullptr.
+  const RegistryConfig* find(std::string_view host) const;
+
+  // `ns`: the already URL-decoded ?ns= value, empty when absent. `name`: the repository part of
+  // the request path (everything between /v2/ and /manifests|blobs|tags|referrers).
+  boost::system::result<Route, RouteError> route(std::string_view ns, std::string_view name) const;
+
+ private:
+  std::map<std::string, const RegistryConfig*, std::less<>> by_host_;
+  const RegistryConfig* default_registry_ = nullptr;
+};
+
+// Docker Hub is the one registry whose one-segment names live under "library/".
+bool is_docker_hub(const RegistryConfig& registry);
+
+}  // namespace regmirror::config

@@ -1,0 +1,39 @@
+// regmirror: an OCI registry pull-through cache for Kubernetes nodes.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "proxy/app/node_command.hpp"
+#include "proxy/app/serve_command.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(regmirror - OCI registry pull-through cache for Kubernetes nodes
+
+Usage:
+  regmirror serve [--config FILE] [--listen ADDR:PORT] [--data-dir DIR] [--check-config]
+  regmirror node render|apply|check ...   node-side containerd/docker/CRI-O configuration
+  regmirror --help | --version
+
+Run `regmirror COMMAND --help` for a command's options.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "regmirror 0.1.0\n";
+    return 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  if (command == "serve") return regmirror::app::run_serve_command(args);
+  if (command == "node") return regmirror::app::run_node_command(args);
+  std::cerr << "regmirror: unknown command '" << command << "' (try regmirror --help)\n";
+  return 2;
+}

@@ -1,0 +1,140 @@
+#include "proxy/metrics/metrics.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace regmirror::proxy::metrics {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+namespace {
+const prometheus::Histogram::BucketBoundaries kLatencyBuckets{0.001, 0.005, 0.01, 0.025, 0.05,
+                                                              0.1,   0.25,  0.5,  1,     2.5,
+                                                              5,     10,    30,   60};
+}
+
+struct Metrics::Impl {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  prometheus::Family<prometheus::Counter>& http_requests =
+      BuildCounter()
+          .Name("regmirror_http_requests_total")
+          .Help("HTTP requests served, by route, method and status")
+          .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& http_duration =
+      BuildHistogram()
+          .Name("regmirror_http_request_duration_seconds")
+          .Help("Time to serve a request (until the response is written), by route")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& cache_requests =
+      BuildCounter()
+          .Name("regmirror_cache_requests_total")
+          .Help("Cache lookups by kind (manifest, blob, tag) and outcome (hit, miss, stale)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& served =
+      BuildCounter()
+          .Name("regmirror_served_bytes_total")
+          .Help("Body bytes sent to clients, by source (cache, upstream)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& upstream_requests =
+      BuildCounter()
+          .Name("regmirror_upstream_requests_total")
+          .Help("Requests sent upstream, by registry, method, kind and status")
+          .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& upstream_duration =
+      BuildHistogram()
+          .Name("regmirror_upstream_request_duration_seconds")
+          .Help("Upstream request latency (headers for streamed blobs), by registry")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& ratelimit_limit =
+      BuildGauge()
+          .Name("regmirror_upstream_ratelimit_limit")
+          .Help("Pull limit an upstream announced (ratelimit-limit)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& ratelimit_remaining =
+      BuildGauge()
+          .Name("regmirror_upstream_ratelimit_remaining")
+          .Help("Pulls left in the upstream's window (ratelimit-remaining)")
+          .Register(*registry);
+  prometheus::Gauge& inflight = BuildGauge()
+                                    .Name("regmirror_inflight_downloads")
+                                    .Help("Upstream blob downloads in progress")
+                                    .Register(*registry)
+                                    .Add({});
+  prometheus::Counter& coalesced =
+      BuildCounter()
+          .Name("regmirror_coalesced_waiters_total")
+          .Help("Blob requests that joined a download already in progress")
+          .Register(*registry)
+          .Add({});
+  prometheus::Family<prometheus::Gauge>& cache_family =
+      BuildGauge().Name("regmirror_cache_size_bytes").Help("Bytes of blobs on disk").Register(*registry);
+  prometheus::Gauge& cache_bytes = cache_family.Add({});
+  prometheus::Gauge& cache_blobs = BuildGauge()
+                                       .Name("regmirror_cache_blobs")
+                                       .Help("Blobs (layers, configs, manifests) on disk")
+                                       .Register(*registry)
+                                       .Add({});
+};
+
+Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
+Metrics::~Metrics() = default;
+
+void Metrics::http_request(std::string_view route, std::string_view method, unsigned status,
+                           double seconds) {
+  impl_->http_requests
+      .Add({{"route", std::string(route)},
+            {"method", std::string(method)},
+            {"status", std::to_string(status)}})
+      .Increment();
+  impl_->http_duration.Add({{"route", std::string(route)}}, kLatencyBuckets).Observe(seconds);
+}
+
+void Metrics::cache_outcome(std::string_view kind, std::string_view outcome) {
+  impl_->cache_requests.Add({{"kind", std::string(kind)}, {"outcome", std::string(outcome)}})
+      .Increment();
+}
+
+void Metrics::served_bytes(std::string_view source, std::uint64_t bytes) {
+  impl_->served.Add({{"source", std::string(source)}}).Increment(static_cast<double>(bytes));
+}
+
+void Metrics::upstream_request(std::string_view registry, std::string_view method,
+                               std::string_view kind, std::string_view status, double seconds) {
+  impl_->upstream_requests
+      .Add({{"registry", std::string(registry)},
+            {"method", std::string(method)},
+            {"kind", std::string(kind)},
+            {"status", std::string(status)}})
+      .Increment();
+  impl_->upstream_duration.Add({{"registry", std::string(registry)}}, kLatencyBuckets)
+      .Observe(seconds);
+}
+
+void Metrics::upstream_ratelimit(std::string_view registry, std::string_view upstream,
+                                 double limit, double remaining) {
+  prometheus::Labels labels{{"registry", std::string(registry)},
+                            {"upstream", std::string(upstream)}};
+  impl_->ratelimit_limit.Add(labels).Set(limit);
+  impl_->ratelimit_remaining.Add(labels).Set(remaining);
+}
+
+void Metrics::inflight_downloads(int delta) { impl_->inflight.Increment(delta); }
+
+void Metrics::coalesced_waiter() { impl_->coalesced.Increment(); }
+
+void Metrics::cache_size(std::uint64_t bytes, std::uint64_t blobs) {
+  impl_->cache_bytes.Set(static_cast<double>(bytes));
+  impl_->cache_blobs.Set(static_cast<double>(blobs));
+}
+
+std::string Metrics::render() const {
+  return prometheus::TextSerializer().Serialize(impl_->registry->Collect());
+}
+
+}  // namespace regmirror::proxy::metrics

@@ -1,0 +1,477 @@
+#include "proxy/registry/registry_handler.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <vector>
+
+#include "cache/blob_store.hpp"
+#include "config/reference.hpp"
+#include "proxy/logging/logger.hpp"
+#include "proxy/metrics/metrics.hpp"
+#include "proxy/registry/blob_fetcher.hpp"
+#include "proxy/registry/byte_range.hpp"
+#include "proxy/registry/manifest_service.hpp"
+#include "proxy/registry/request_target.hpp"
+#include "proxy/registry/tag_list_service.hpp"
+#include "proxy/registry/upstream_chain.hpp"
+#include "proxy/server/offload.hpp"
+
+namespace regmirror::proxy::registry {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using server::Connection;
+
+namespace {
+
+constexpr std::size_t kCopyChunk = 256 * 1024;
+constexpr auto kProgressPoll = std::chrono::milliseconds(250);
+
+// Everything one request produced, for the access log line and the metrics.
+struct Exchange {
+  RouteKind kind = RouteKind::kUnknown;
+  std::string registry;
+  std::string repository;
+  std::string reference;
+  unsigned status = 0;
+  CacheOutcome outcome = CacheOutcome::kNone;
+  std::uint64_t bytes = 0;
+  std::string error;
+};
+
+using StringResponse = http::response<http::string_body>;
+using HeadResponse = http::response<http::empty_body>;
+
+template <class Response>
+void common_headers(Response& response, const std::string& ns) {
+  response.set("Docker-Distribution-API-Version", "registry/2.0");
+  if (!ns.empty()) response.set("OCI-Namespace", ns);
+}
+
+StringResponse error_response(const Connection& connection, OciError error,
+                              const std::string& message, const std::string& ns, Exchange& ex) {
+  StringResponse response{static_cast<http::status>(http_status(error)),
+                          connection.request().version()};
+  common_headers(response, ns);
+  response.set(http::field::content_type, "application/json");
+  if (connection.request().method() != http::verb::head) {
+    response.body() = error_body(error, message);
+  }
+  ex.status = http_status(error);
+  ex.error = message;
+  return response;
+}
+
+// HEAD answers carry the Content-Length of the GET body but no body.
+asio::awaitable<bool> send_buffered(Connection& connection, StringResponse response, Exchange& ex) {
+  ex.status = response.result_int();
+  if (connection.request().method() == http::verb::head) {
+    HeadResponse head{response.result(), response.version()};
+    for (const auto& field : response.base()) head.set(field.name_string(), field.value());
+    head.content_length(response.body().size());
+    co_return co_await connection.send_header(head);
+  }
+  ex.bytes = response.body().size();
+  co_return co_await connection.send(std::move(response));
+}
+
+// Waits for the download to move past what the caller saw, or a poll interval.
+asio::awaitable<void> wait_progress(Connection& connection, BlobDownload& download,
+                                    const BlobDownload::Status& seen) {
+  auto timer = std::make_shared<asio::steady_timer>(connection.executor(), kProgressPoll);
+  download.on_progress([timer] { asio::post(timer->get_executor(), [timer] { timer->cancel(); }); });
+  auto now = download.status();
+  if (now.state != seen.state || now.written != seen.written) co_return;
+  co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+}  // namespace
+
+namespace {
+
+class RequestContext {
+ public:
+  RequestContext(const RegistryHandlerParts& parts, Connection& connection)
+      : parts_(parts), connection_(connection) {}
+
+  Exchange ex;
+  std::string ns;
+
+  asio::awaitable<bool> serve(const RequestTarget& target) {
+    const auto method = connection_.request().method();
+    ex.kind = target.kind;
+    switch (target.kind) {
+      case RouteKind::kHealthz:
+        co_return co_await plain(http::status::ok, "ok\n");
+      case RouteKind::kReadyz: {
+        auto job = [r = parts_.readiness] { return r(); };
+        auto why = co_await server::offload(*parts_.workers, std::move(job));
+        if (why.empty()) co_return co_await plain(http::status::ok, "ready\n");
+        co_return co_await plain(http::status::service_unavailable, "not ready: " + why + "\n");
+      }
+      case RouteKind::kMetrics: {
+        StringResponse response{http::status::ok, connection_.request().version()};
+        response.set(http::field::content_type, "text/plain; version=0.0.4");
+        response.body() = parts_.metrics->render();
+        co_return co_await send_buffered(connection_, std::move(response), ex);
+      }
+      case RouteKind::kUnknown:
+        co_return co_await error(OciError::kNotFound, "no such route");
+      default:
+        break;
+    }
+    if (method != http::verb::get && method != http::verb::head) {
+      co_return co_await error(OciError::kUnsupported,
+                               "this is a read-only mirror: only GET and HEAD are supported");
+    }
+    if (target.kind == RouteKind::kBase) {
+      StringResponse response{http::status::ok, connection_.request().version()};
+      common_headers(response, ns);
+      response.set(http::field::content_type, "application/json");
+      response.body() = "{}";
+      co_return co_await send_buffered(connection_, std::move(response), ex);
+    }
+    if (target.kind == RouteKind::kUploads) {
+      co_return co_await error(OciError::kUnsupported, "push is not supported by a mirror");
+    }
+    if (target.kind == RouteKind::kUnknownV2) co_return co_await error(OciError::kNotFound, "no such route");
+    if (target.bad_encoding) co_return co_await error(OciError::kNameInvalid, "malformed query string");
+    if (!target.ns.empty() && !config::is_valid_registry_host(target.ns)) {
+      co_return co_await error(OciError::kNameInvalid, "invalid ns parameter");
+    }
+    auto route = parts_.routes->route(target.ns, target.name);
+    if (!route) {
+      if (route.error() == config::RouteError::kNameInvalid) {
+        co_return co_await error(OciError::kNameInvalid, "invalid repository name");
+      }
+      co_return co_await error(OciError::kNameUnknown,
+                               "registry not served by this mirror: " +
+                                   (target.ns.empty() ? target.name.substr(0, target.name.find('/'))
+                                                      : target.ns));
+    }
+    ex.registry = route->registry->name;
+    ex.repository = route->repository;
+    ex.reference = target.reference;
+    const auto& chain = *parts_.chains->at(route->registry->name);
+    switch (target.kind) {
+      case RouteKind::kManifest:
+        co_return co_await manifest(chain, route->repository, target.reference);
+      case RouteKind::kBlob:
+        co_return co_await blob(chain, route->repository, target.reference);
+      case RouteKind::kTagsList:
+        co_return co_await tags(chain, route->repository, target);
+      case RouteKind::kReferrers:
+        co_return co_await referrers(chain, route->repository, target.reference);
+      default:
+        co_return co_await error(OciError::kNotFound, "no such route");
+    }
+  }
+
+ private:
+  asio::awaitable<bool> plain(http::status status, std::string body) {
+    StringResponse response{status, connection_.request().version()};
+    response.set(http::field::content_type, "text/plain");
+    response.body() = std::move(body);
+    co_return co_await send_buffered(connection_, std::move(response), ex);
+  }
+
+  asio::awaitable<bool> error(OciError code, const std::string& message,
+                              const std::string& retry_after = {}) {
+    auto response = error_response(connection_, code, message, ns, ex);
+    if (!retry_after.empty()) response.set(http::field::retry_after, retry_after);
+    co_return co_await send_buffered(connection_, std::move(response), ex);
+  }
+
+  asio::awaitable<bool> manifest(const UpstreamChain& chain, const std::string& repository,
+                                 const std::string& reference) {
+    auto* service = parts_.manifests;
+    const auto* chain_ptr = &chain;
+    // Named, not a temporary inside co_await: GCC 12 destroys such lambda temporaries twice.
+    auto job = [service, chain_ptr, repository, reference] {
+      return service->get(*chain_ptr, repository, reference);
+    };
+    auto answer = co_await server::offload(*parts_.workers, std::move(job));
+    ex.outcome = answer.outcome;
+    if (answer.error) co_return co_await error(*answer.error, answer.message, answer.retry_after);
+    StringResponse response{http::status::ok, connection_.request().version()};
+    common_headers(response, ns);
+    response.set(http::field::content_type, answer.media_type);
+    response.set("Docker-Content-Digest", answer.digest);
+    response.set(http::field::etag, "\"" + answer.digest + "\"");
+    response.set("X-Cache", x_cache_value(answer.outcome));
+    response.body() = std::move(answer.body);
+    co_return co_await send_buffered(connection_, std::move(response), ex);
+  }
+
+  // Range handling and headers shared by cached and in-flight blobs. Returns the byte range to
+  // send, or nullopt after answering an error itself (`ok` tells whether that write worked).
+  asio::awaitable<std::optional<ByteRange>> blob_head(const cache::Digest& digest,
+                                                      std::uint64_t size, CacheOutcome outcome,
+                                                      bool& ok) {
+    ex.outcome = outcome;
+    auto range = parse_byte_range(std::string(connection_.request()[http::field::range]), size);
+    if (range.kind == ByteRange::Kind::kMalformed || range.kind == ByteRange::Kind::kUnsatisfiable) {
+      auto response = error_response(connection_, OciError::kRangeInvalid,
+                                     range.kind == ByteRange::Kind::kMalformed
+                                         ? "malformed Range header"
+                                         : "range not satisfiable for a blob of " +
+                                               std::to_string(size) + " bytes",
+                                     ns, ex);
+      response.set(http::field::content_range, "bytes */" + std::to_string(size));
+      ok = co_await send_buffered(connection_, std::move(response), ex);
+      co_return std::nullopt;
+    }
+    if (range.kind == ByteRange::Kind::kWhole) {
+      range.first = 0;
+      range.last = size == 0 ? 0 : size - 1;
+    }
+    bool partial = range.kind == ByteRange::Kind::kPartial;
+    HeadResponse response{partial ? http::status::partial_content : http::status::ok,
+                          connection_.request().version()};
+    common_headers(response, ns);
+    response.set(http::field::content_type, "application/octet-stream");
+    response.set("Docker-Content-Digest", digest.str());
+    response.set(http::field::etag, "\"" + digest.str() + "\"");
+    response.set(http::field::accept_ranges, "bytes");
+    response.set("X-Cache", x_cache_value(outcome));
+    std::uint64_t length = size == 0 ? 0 : range.length();
+    if (partial) {
+      response.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
+                                                   std::to_string(range.last) + "/" +
+                                                   std::to_string(size));
+    }
+    response.content_length(length);
+    ex.status = response.result_int();
+    ok = co_await connection_.send_header(response);
+    if (!ok || connection_.request().method() == http::verb::head || length == 0) {
+      co_return std::nullopt;
+    }
+    co_return range;
+  }
+
+  // Sends [first, last] from a reader: sendfile when it is a local file.
+  asio::awaitable<bool> send_range(int fd, const std::function<cache::Result<std::size_t>(
+                                               std::uint64_t, std::span<std::byte>)>& read_at,
+                                   std::uint64_t first, std::uint64_t end) {
+    if (fd >= 0) co_return co_await connection_.send_file(fd, first, end - first);
+    std::vector<std::byte> buffer(kCopyChunk);
+    while (first < end) {
+      auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kCopyChunk, end - first));
+      auto n = read_at(first, std::span(buffer.data(), want));
+      if (!n || *n == 0) co_return false;
+      if (!co_await connection_.send_bytes(std::span(buffer.data(), *n))) co_return false;
+      first += *n;
+    }
+    co_return true;
+  }
+
+  asio::awaitable<bool> serve_reader(const cache::Digest& digest, cache::BlobReader& reader,
+                                     CacheOutcome outcome) {
+    bool ok = true;
+    auto range = co_await blob_head(digest, reader.size(), outcome, ok);
+    if (!range) co_return ok;
+    auto end = range->last + 1;
+    bool sent = co_await send_range(
+        reader.native_fd(),
+        [&reader](std::uint64_t offset, std::span<std::byte> out) { return reader.read_at(offset, out); },
+        range->first, end);
+    if (sent) {
+      ex.bytes = end - range->first;
+      parts_.metrics->served_bytes("cache", ex.bytes);
+    }
+    co_return sent;
+  }
+
+  asio::awaitable<bool> blob(const UpstreamChain& chain, const std::string& repository,
+                             const std::string& reference) {
+    auto digest = cache::Digest::parse(reference);
+    if (!digest) co_return co_await error(OciError::kBlobUnknown, "invalid digest " + reference);
+    // Opening a cached file is one syscall on a hot dentry: cheaper than a thread hop.
+    if (auto reader = parts_.blobs->open(*digest)) {
+      parts_.metrics->cache_outcome("blob", "hit");
+      co_return co_await serve_reader(*digest, **reader, CacheOutcome::kHit);
+    }
+    if (parts_.config->offline) {
+      co_return co_await error(OciError::kBlobUnknown, "blob not cached (offline mode)");
+    }
+    if (connection_.request().method() == http::verb::head) co_return co_await head_upstream_blob(chain, repository, *digest);
+
+    auto download = parts_.fetcher->start_or_join(chain, repository, *digest);
+    if (!download) {  // committed meanwhile
+      if (auto reader = parts_.blobs->open(*digest)) {
+        parts_.metrics->cache_outcome("blob", "hit");
+        co_return co_await serve_reader(*digest, **reader, CacheOutcome::kHit);
+      }
+      co_return co_await error(OciError::kInternal, "blob vanished from the cache");
+    }
+    parts_.metrics->cache_outcome("blob", "miss");
+    co_return co_await stream_download(*digest, download);
+  }
+
+  asio::awaitable<bool> stream_download(const cache::Digest& digest,
+                                        std::shared_ptr<BlobDownload> download) {
+    // Wait for the upstream's answer (and its size).
+    auto status = download->status();
+    while (status.state == BlobDownload::State::kStarting ||
+           (status.state == BlobDownload::State::kStreaming && !status.total)) {
+      co_await wait_progress(connection_, *download, status);
+      status = download->status();
+    }
+    if (status.state == BlobDownload::State::kFailed) {
+      co_return co_await error(status.error, status.message, status.retry_after);
+    }
+    bool ok = true;
+    auto range = co_await blob_head(digest, *status.total, CacheOutcome::kMiss, ok);
+    if (!range) co_return ok;
+    std::uint64_t position = range->first;
+    const std::uint64_t end = range->last + 1;
+    while (position < end) {
+      status = download->status();
+      if (status.state == BlobDownload::State::kFailed) {
+        logging::warn("client_stream_cut", {{"registry", ex.registry},
+                                            {"repo", ex.repository},
+                                            {"digest", digest.str()},
+                                            {"reason", status.message}});
+        co_return false;  // the client sees a short body: never a complete wrong one
+      }
+      auto available = std::min(status.releasable(), end);
+      if (position < available) {
+        auto* dl = download.get();
+        if (!co_await send_range(
+                dl->native_fd(),
+                [dl](std::uint64_t offset, std::span<std::byte> out) { return dl->read_at(offset, out); },
+                position, available)) {
+          co_return false;
+        }
+        parts_.metrics->served_bytes("upstream", available - position);
+        ex.bytes += available - position;
+        position = available;
+        continue;
+      }
+      co_await wait_progress(connection_, *download, status);
+    }
+    co_return true;
+  }
+
+  asio::awaitable<bool> head_upstream_blob(const UpstreamChain& chain, const std::string& repository,
+                                           const cache::Digest& digest) {
+    const auto* chain_ptr = &chain;
+    auto suffix = "/blobs/" + digest.str();
+    auto job = [chain_ptr, repository, suffix] {
+      return chain_ptr->fetch(repository, "HEAD", suffix, {}, 0, "blob");
+    };
+    auto outcome = co_await server::offload(*parts_.workers, std::move(job));
+    if (!outcome.response) {
+      if (outcome.all_not_found) co_return co_await error(OciError::kBlobUnknown, "blob not found upstream");
+      if (outcome.rate_limited) {
+        co_return co_await error(OciError::kTooManyRequests, "upstream rate limit reached",
+                                 outcome.retry_after);
+      }
+      co_return co_await error(OciError::kUnavailable, "no upstream could answer (" + outcome.failure + ")");
+    }
+    ex.outcome = CacheOutcome::kMiss;
+    HeadResponse response{http::status::ok, connection_.request().version()};
+    common_headers(response, ns);
+    response.set(http::field::content_type, "application/octet-stream");
+    response.set("Docker-Content-Digest", digest.str());
+    response.set(http::field::accept_ranges, "bytes");
+    response.set("X-Cache", "MISS");
+    auto length = outcome.response->header("content-length");
+    if (length.empty() || length.find_first_not_of("0123456789") != std::string::npos) {
+      co_return co_await error(OciError::kUpstreamInvalid, "upstream gave no blob size");
+    }
+    response.set(http::field::content_length, length);
+    ex.status = 200;
+    co_return co_await connection_.send_header(response);
+  }
+
+  asio::awaitable<bool> tags(const UpstreamChain& chain, const std::string& repository,
+                             const RequestTarget& target) {
+    const auto* chain_ptr = &chain;
+    auto* metadata = parts_.metadata;
+    bool offline = parts_.config->offline;
+    auto n = target.n;
+    auto last = target.last;
+    auto job = [=] { return list_tags(*chain_ptr, *metadata, offline, repository, n, last); };
+    auto answer = co_await server::offload(*parts_.workers, std::move(job));
+    ex.outcome = answer.outcome;
+    if (answer.error) co_return co_await error(*answer.error, answer.message);
+    StringResponse response{http::status::ok, connection_.request().version()};
+    common_headers(response, ns);
+    response.set(http::field::content_type, "application/json");
+    if (answer.outcome == CacheOutcome::kStale) response.set("X-Cache", "STALE");
+    if (!answer.next_link.empty()) response.set(http::field::link, answer.next_link);
+    response.body() = std::move(answer.body);
+    co_return co_await send_buffered(connection_, std::move(response), ex);
+  }
+
+  asio::awaitable<bool> referrers(const UpstreamChain& chain, const std::string& repository,
+                                  const std::string& reference) {
+    if (!cache::Digest::parse(reference)) {
+      co_return co_await error(OciError::kDigestInvalid, "invalid digest " + reference);
+    }
+    const auto* chain_ptr = &chain;
+    auto suffix = "/referrers/" + reference;
+    auto job = [chain_ptr, repository, suffix] {
+      return chain_ptr->fetch(repository, "GET", suffix,
+                              {"Accept: application/vnd.oci.image.index.v1+json"}, kMaxManifestBytes,
+                              "referrers");
+    };
+    auto outcome = co_await server::offload(*parts_.workers, std::move(job));
+    if (!outcome.response) {
+      if (outcome.all_not_found) co_return co_await error(OciError::kManifestUnknown, "referrers not supported or not found upstream");
+      co_return co_await error(OciError::kUnavailable, "no upstream could answer (" + outcome.failure + ")");
+    }
+    StringResponse response{http::status::ok, connection_.request().version()};
+    common_headers(response, ns);
+    auto type = outcome.response->header("content-type");
+    response.set(http::field::content_type,
+                 type.empty() ? "application/vnd.oci.image.index.v1+json" : type);
+    if (auto filters = outcome.response->header("oci-filters-applied"); !filters.empty()) {
+      response.set("OCI-Filters-Applied", filters);
+    }
+    response.body() = std::move(outcome.response->body);
+    co_return co_await send_buffered(connection_, std::move(response), ex);
+  }
+
+  const RegistryHandlerParts& parts_;
+  Connection& connection_;
+};
+
+}  // namespace
+
+asio::awaitable<bool> RegistryHandler::handle(Connection& connection) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto& request = connection.request();
+  auto target = parse_request_target(std::string_view(request.target().data(), request.target().size()));
+  RequestContext context(parts_, connection);
+  context.ns = target.ns;
+  bool keep = co_await context.serve(target);
+  const auto& ex = context.ex;
+  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  auto method = std::string(request.method_string());
+  parts_.metrics->http_request(route_name(ex.kind), method, ex.status, seconds);
+  if (ex.kind != RouteKind::kHealthz && ex.kind != RouteKind::kReadyz && ex.kind != RouteKind::kMetrics) {
+    auto status = std::to_string(ex.status);
+    auto millis = std::to_string(static_cast<long>(seconds * 1000));
+    auto bytes = std::to_string(ex.bytes);
+    logging::info("request", {{"method", method},
+                              {"route", route_name(ex.kind)},
+                              {"registry", ex.registry},
+                              {"repo", ex.repository},
+                              {"ref", ex.reference},
+                              {"ns", target.ns},
+                              {"status", status},
+                              {"cache", x_cache_value(ex.outcome)},
+                              {"bytes", bytes},
+                              {"ms", millis},
+                              {"error", ex.error},
+                              {"closed", keep ? "" : "true"}});
+  }
+  co_return keep;
+}
+
+}  // namespace regmirror::proxy::registry

@@ -1,0 +1,49 @@
+#pragma once
+// The OCI pull API, health, readiness and metrics routes on top of the HTTP server.
+#include <boost/asio/thread_pool.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "config/routing_table.hpp"
+#include "proxy/server/connection.hpp"
+
+namespace regmirror::cache {
+class BlobStore;
+class MetadataStore;
+}  // namespace regmirror::cache
+namespace regmirror::proxy::metrics {
+class Metrics;
+}
+
+namespace regmirror::proxy::registry {
+
+class UpstreamChain;
+class ManifestService;
+class BlobFetcher;
+
+struct RegistryHandlerParts {
+  const config::Config* config = nullptr;
+  const config::RoutingTable* routes = nullptr;
+  const std::map<std::string, std::unique_ptr<UpstreamChain>>* chains = nullptr;  // by registry
+  cache::BlobStore* blobs = nullptr;
+  cache::MetadataStore* metadata = nullptr;
+  ManifestService* manifests = nullptr;
+  BlobFetcher* fetcher = nullptr;
+  metrics::Metrics* metrics = nullptr;
+  boost::asio::thread_pool* workers = nullptr;  // for blocking work
+  std::function<std::string()> readiness;       // blocking; "" when ready, else why not
+};
+
+class RegistryHandler final : public server::Handler {
+ public:
+  explicit RegistryHandler(RegistryHandlerParts parts) : parts_(std::move(parts)) {}
+  boost::asio::awaitable<bool> handle(server::Connection& connection) override;
+
+ private:
+  RegistryHandlerParts parts_;
+};
+
+}  // namespace regmirror::proxy::registry

@@ -1,0 +1,38 @@
+#pragma once
+// The HTTP/1.1 server: one acceptor, one io_context per thread (connections are spread over
+// them round-robin, so a connection's handlers never run concurrently and need no strand),
+// keep-alive, header size limit and idle timeout per connection.
+#include <boost/system/result.hpp>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "proxy/server/connection.hpp"
+
+namespace regmirror::proxy::server {
+
+struct ServerOptions {
+  std::size_t threads = 2;
+  std::size_t header_limit = 16 * 1024;
+  std::chrono::seconds idle_timeout{120};   // waiting for the next request head
+  std::chrono::seconds write_timeout{120};  // a client that takes no bytes for this long
+};
+
+class HttpServer {
+ public:
+  HttpServer(Handler& handler, ServerOptions options);
+  ~HttpServer();
+
+  // Binds and listens ("ADDR:PORT"; port 0 picks one). Returns the bound "ADDR:PORT".
+  boost::system::result<std::string> listen(const std::string& address);
+  // Serves until stop() or SIGINT/SIGTERM; returns when every thread has finished.
+  void run();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace regmirror::proxy::server

@@ -1,0 +1,28 @@
+#pragma once
+// Errors of the upstream client: libcurl's failures folded into what callers act on.
+#include <boost/system/error_code.hpp>
+#include <type_traits>
+
+namespace regmirror::proxy::upstream {
+
+enum class UpstreamErrc {
+  kConnect = 1,       // DNS, refused, TLS handshake: try the next upstream
+  kTimeout,           // connect/read timeout or stalled transfer
+  kTooLarge,          // body over the caller's limit (e.g. a manifest over 4 MiB)
+  kProtocol,          // malformed HTTP, bad redirect, unusable token response
+  kAborted,           // the caller's sink stopped the transfer
+  kTooManyRedirects,
+  kInsecureRealm,     // a token realm that is http while the registry is https
+};
+
+const boost::system::error_category& upstream_category() noexcept;
+
+inline boost::system::error_code make_error_code(UpstreamErrc e) noexcept {
+  return {static_cast<int>(e), upstream_category()};
+}
+
+}  // namespace regmirror::proxy::upstream
+
+template <>
+struct boost::system::is_error_code_enum<regmirror::proxy::upstream::UpstreamErrc>
+    : std::true_type {};
