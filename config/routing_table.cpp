@@ -38,8 +38,8 @@ boost::system::result<Route, RouteError> RoutingTable::route(std::string_view ns
     auto first = name.substr(0, slash);
     // Docker Hub namespaces never contain '.' or ':', so such a first segment is a registry host.
     bool looks_like_host =
-        slash != std::string_view::npos && (first.find_first_of(".:") != std::string_view::npos ||
-                                            first == "localhost");
+        slash != std::string_view::npos && is_valid_registry_host(first) &&
+        (first.find_first_of(".:") != std::string_view::npos || first == "localhost");
     if (looks_like_host) {
       registry = find(first);
       if (registry == nullptr) return RouteError::kRegistryNotServed;
