@@ -34,8 +34,7 @@ std::vector<Line> split_lines(std::string_view text) {
 }
 
 std::vector<std::string> registry_path(ContainerdConfigVersion version) {
-  return {"plugins",
-          std::string(version == ContainerdConfigVersion::kV3 ? kV3Plugin : kV2Plugin),
+  return {"plugins", std::string(version == ContainerdConfigVersion::kV3 ? kV3Plugin : kV2Plugin),
           "registry"};
 }
 
@@ -112,8 +111,7 @@ std::string render_containerd_fragment(ContainerdConfigVersion version,
 NodeResult<ContainerdConfigEdit> enable_config_path(std::string_view config_text,
                                                     std::string_view certs_dir) {
   const std::vector<Line> lines = split_lines(config_text);
-  const std::string_view eol =
-      !lines.empty() && lines.front().terminator == "\r\n" ? "\r\n" : "\n";
+  const std::string_view eol = !lines.empty() && lines.front().terminator == "\r\n" ? "\r\n" : "\n";
 
   // The version line precedes every table header.
   std::optional<int> version_number;
@@ -251,8 +249,8 @@ NodeResult<ContainerdConfigEdit> enable_config_path(std::string_view config_text
       out += lines[i].body;
       out += lines[i].terminator.empty() ? eol : lines[i].terminator;
       if (i == *registry_header) {
-        out += std::string(leading_ws(lines[i].body)) + "  config_path = " +
-               toml_quote(certs_dir) + std::string(eol);
+        out += std::string(leading_ws(lines[i].body)) + "  config_path = " + toml_quote(certs_dir) +
+               std::string(eol);
       }
     }
   } else {

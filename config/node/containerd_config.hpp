@@ -22,8 +22,7 @@ enum class ContainerdConfigVersion {
 std::string_view containerd_registry_table(ContainerdConfigVersion version);
 
 // A complete minimal config.toml section: version line + registry table + config_path.
-std::string render_containerd_fragment(ContainerdConfigVersion version,
-                                       std::string_view certs_dir);
+std::string render_containerd_fragment(ContainerdConfigVersion version, std::string_view certs_dir);
 
 struct ContainerdConfigEdit {
   std::string text;

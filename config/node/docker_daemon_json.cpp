@@ -5,9 +5,7 @@
 namespace regmirror::config::node {
 namespace {
 
-bool blank(std::string_view s) {
-  return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
-}
+bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
 
 std::string without_trailing_slash(std::string s) {
   while (s.ends_with('/')) s.pop_back();

@@ -49,8 +49,7 @@ std::optional<std::vector<Segment>> parse_word(std::string_view text, size_t& po
       ++pos;
     } else {
       const size_t begin = pos;
-      while (pos < text.size() && !ends_word(text[pos]) && text[pos] != '"' &&
-             text[pos] != '\'') {
+      while (pos < text.size() && !ends_word(text[pos]) && text[pos] != '"' && text[pos] != '\'') {
         if (text[pos] == '\\') ++pos;
         ++pos;
       }

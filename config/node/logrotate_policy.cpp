@@ -33,7 +33,8 @@ NodeResult<void> validate(const LogrotatePolicy& policy) {
                       "' must be %-specifiers and [A-Za-z0-9_.-] only");
   }
   if (!std::regex_match(policy.create_mode, kMode)) {
-    return node_error("logrotate create mode '" + policy.create_mode + "' must be octal, e.g. 0644");
+    return node_error("logrotate create mode '" + policy.create_mode +
+                      "' must be octal, e.g. 0644");
   }
   if (!std::regex_match(policy.create_owner, kName) ||
       !std::regex_match(policy.create_group, kName)) {

@@ -16,17 +16,20 @@ bool valid_host_port(std::string_view hp) {
     std::string_view rest = hp.substr(close + 1);
     if (!rest.empty()) {
       if (rest.front() != ':' || rest.size() == 1) return false;
-      return std::all_of(rest.begin() + 1, rest.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) &&
-             std::all_of(host.begin(), host.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.'; });
+      return std::all_of(rest.begin() + 1, rest.end(),
+                         [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) &&
+             std::all_of(host.begin(), host.end(), [](char c) {
+               return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+             });
     }
     return !host.empty();
   }
   auto colon = hp.rfind(':');
   if (colon != std::string_view::npos) {
     std::string_view port = hp.substr(colon + 1);
-    if (port.empty() || port.size() > 5 ||
-        !std::all_of(port.begin(), port.end(),
-                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c));
+        })) {
       return false;
     }
     host = hp.substr(0, colon);
@@ -56,7 +59,8 @@ NodeResult<std::string> normalise_url(std::string_view url, std::string_view wha
                       "' must be scheme://host[:port] with no path, query or credentials");
   }
   if (!valid_host_port(rest)) {
-    return node_error(std::string(what) + " '" + std::string(url) + "' has an invalid host or port");
+    return node_error(std::string(what) + " '" + std::string(url) +
+                      "' has an invalid host or port");
   }
   std::string lowered(rest);
   std::transform(lowered.begin(), lowered.end(), lowered.begin(),

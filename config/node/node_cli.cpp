@@ -49,7 +49,8 @@ log rotation options (docker json-file logs):
   --logrotate-frequency F hourly|daily|weekly|monthly|yearly [daily]
 )";
 
-constexpr std::string_view kRenderHelp = R"(usage: regmirror node render --mirror URL [--ca FILE] [--skip-verify] --out DIR
+constexpr std::string_view kRenderHelp =
+    R"(usage: regmirror node render --mirror URL [--ca FILE] [--skip-verify] --out DIR
 
 Writes, under DIR:
   etc/containerd/certs.d/<registry>/hosts.toml   containerd (ctr --hosts-dir DIR/etc/containerd/certs.d)
@@ -64,7 +65,8 @@ options:
   --daemon-json FILE      an existing daemon.json to merge the mirror into
 )";
 
-constexpr std::string_view kApplyHelp = R"(usage: regmirror node apply --root DIR [--mirror URL] [--logrotate] [--grub-nokmem]
+constexpr std::string_view kApplyHelp =
+    R"(usage: regmirror node apply --root DIR [--mirror URL] [--logrotate] [--grub-nokmem]
                             [--dry-run] [--every DURATION]
 
 Writes the node files under DIR (the node's / as the agent sees it, e.g. /host): atomically,
@@ -85,7 +87,8 @@ options:
   --containerd-config P   containerd config on the node [/etc/containerd/config.toml]
 )";
 
-constexpr std::string_view kCheckHelp = R"(usage: regmirror node check --root DIR [--mirror URL] [--logrotate] [--grub-nokmem]
+constexpr std::string_view kCheckHelp =
+    R"(usage: regmirror node check --root DIR [--mirror URL] [--logrotate] [--grub-nokmem]
 
 Compares the node files under DIR with what `node apply` would write, prints a diff for each
 file that differs, the kubelet's container log limits and whether a reboot is pending.
@@ -100,8 +103,7 @@ struct ParsedArgs {
   std::vector<std::string> flags;
 
   bool has(const std::string& name) const {
-    return values.contains(name) ||
-           std::find(flags.begin(), flags.end(), name) != flags.end();
+    return values.contains(name) || std::find(flags.begin(), flags.end(), name) != flags.end();
   }
   std::optional<std::string> value(const std::string& name) const {
     auto it = values.find(name);
@@ -146,9 +148,14 @@ NodeResult<ParsedArgs> parse_args(const std::vector<std::string>& args, size_t s
   return parsed;
 }
 
-const std::vector<std::string> kMirrorValueOptions = {
-    "--mirror",          "--ca",               "--registry",         "--certs-dir",
-    "--logrotate-path",  "--logrotate-rotate", "--logrotate-maxsize", "--logrotate-frequency"};
+const std::vector<std::string> kMirrorValueOptions = {"--mirror",
+                                                      "--ca",
+                                                      "--registry",
+                                                      "--certs-dir",
+                                                      "--logrotate-path",
+                                                      "--logrotate-rotate",
+                                                      "--logrotate-maxsize",
+                                                      "--logrotate-frequency"};
 
 NodeResult<NodeOptions> options_from(const ParsedArgs& args) {
   NodeOptions options;
@@ -317,8 +324,8 @@ NodeResult<std::string> read_plain_file(const std::string& path) {
 bool report_reboot(const CommonArgs& common, std::ostream& out) {
   auto cmdline = read_plain_file(common.proc_cmdline);
   if (!cmdline) {
-    out << "grub: " << cmdline.error().message << "; cannot tell whether "
-        << kNokmemArg << " is active\n";
+    out << "grub: " << cmdline.error().message << "; cannot tell whether " << kNokmemArg
+        << " is active\n";
     return false;
   }
   if (cmdline_has_arg(*cmdline, kNokmemArg)) {
@@ -396,8 +403,7 @@ std::optional<NodePlan> plan_for(const CommonArgs& common, const FileApplier& ap
     return std::nullopt;
   }
   for (const PlanError& e : plan.errors) {
-    err << "regmirror node " << command << ": " << e.node_path << ": " << e.error.message
-        << "\n";
+    err << "regmirror node " << command << ": " << e.node_path << ": " << e.error.message << "\n";
   }
   return plan;
 }
@@ -464,11 +470,13 @@ int apply_once(const CommonArgs& common, bool dry_run, const NodeCliEnv& env) {
         continue;
       case FileState::kMissing:
         out << "would create " << file.node_path << " sha256:" << short_hash(outcome->new_sha256)
-            << "\n" << outcome->diff;
+            << "\n"
+            << outcome->diff;
         break;
       case FileState::kDiffers:
         out << "would update " << file.node_path << " sha256:" << short_hash(outcome->old_sha256)
-            << " -> " << short_hash(outcome->new_sha256) << "\n" << outcome->diff;
+            << " -> " << short_hash(outcome->new_sha256) << "\n"
+            << outcome->diff;
         break;
       case FileState::kCreated:
         out << "created   " << file.node_path << " sha256:" << short_hash(outcome->new_sha256)
@@ -476,8 +484,8 @@ int apply_once(const CommonArgs& common, bool dry_run, const NodeCliEnv& env) {
         break;
       case FileState::kUpdated:
         out << "updated   " << file.node_path << " sha256:" << short_hash(outcome->old_sha256)
-            << " -> " << short_hash(outcome->new_sha256) << " (backup "
-            << outcome->backup_node_path << ")\n";
+            << " -> " << short_hash(outcome->new_sha256) << " (backup " << outcome->backup_node_path
+            << ")\n";
         break;
     }
     changed.emplace_back(&file, outcome->state);
@@ -495,8 +503,8 @@ int apply_once(const CommonArgs& common, bool dry_run, const NodeCliEnv& env) {
   if (changed.empty()) {
     out << "node apply: no changes, " << unchanged << " files already up to date\n";
   } else {
-    out << "node apply: " << changed.size() << (dry_run ? " files would change, " : " files changed, ")
-        << unchanged << " unchanged\n";
+    out << "node apply: " << changed.size()
+        << (dry_run ? " files would change, " : " files changed, ") << unchanged << " unchanged\n";
   }
   return status;
 }
@@ -507,8 +515,8 @@ int run_apply(const std::vector<std::string>& args, const NodeCliEnv& env) {
   OptionSpec spec{kMirrorValueOptions,
                   {"--skip-verify", "--logrotate", "--grub-nokmem", "--no-grub-regenerate",
                    "--dry-run", "--help", "-h"}};
-  for (const char* v : {"--root", "--runtime", "--proc-cmdline", "--every",
-                        "--containerd-config"}) {
+  for (const char* v :
+       {"--root", "--runtime", "--proc-cmdline", "--every", "--containerd-config"}) {
     spec.with_value.emplace_back(v);
   }
   auto parsed = parse_args(args, 1, spec);
@@ -546,7 +554,8 @@ int run_apply(const std::vector<std::string>& args, const NodeCliEnv& env) {
   for (;;) {
     out << "node apply: pass at " << now_text(env) << "\n";
     int status = apply_once(*common, false, env);
-    if (status != kExitOk) out << "node apply: pass failed; retrying in " << every->count() << "s\n";
+    if (status != kExitOk)
+      out << "node apply: pass failed; retrying in " << every->count() << "s\n";
     out.flush();
     if (env.wait_or_stop(*every)) {
       out << "node apply: stopping\n";
@@ -558,11 +567,11 @@ int run_apply(const std::vector<std::string>& args, const NodeCliEnv& env) {
 int run_check(const std::vector<std::string>& args, const NodeCliEnv& env) {
   std::ostream& out = *env.out;
   std::ostream& err = *env.err;
-  OptionSpec spec{kMirrorValueOptions,
-                  {"--skip-verify", "--logrotate", "--grub-nokmem", "--no-grub-regenerate",
-                   "--help", "-h"}};
-  for (const char* v : {"--root", "--runtime", "--proc-cmdline", "--kubelet-config",
-                        "--containerd-config"}) {
+  OptionSpec spec{
+      kMirrorValueOptions,
+      {"--skip-verify", "--logrotate", "--grub-nokmem", "--no-grub-regenerate", "--help", "-h"}};
+  for (const char* v :
+       {"--root", "--runtime", "--proc-cmdline", "--kubelet-config", "--containerd-config"}) {
     spec.with_value.emplace_back(v);
   }
   auto parsed = parse_args(args, 1, spec);

@@ -5,7 +5,6 @@
 // worth having for that.
 #include <boost/assert/source_location.hpp>
 #include <boost/system/result.hpp>
-
 #include <stdexcept>
 #include <string>
 

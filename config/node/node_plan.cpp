@@ -25,9 +25,12 @@ std::string parent_dir(const std::string& node_path) {
 
 std::string_view runtime_name(Runtime runtime) {
   switch (runtime) {
-    case Runtime::kContainerd: return "containerd";
-    case Runtime::kDocker: return "docker";
-    case Runtime::kCrio: return "crio";
+    case Runtime::kContainerd:
+      return "containerd";
+    case Runtime::kDocker:
+      return "docker";
+    case Runtime::kCrio:
+      return "crio";
   }
   return "?";
 }

@@ -83,9 +83,15 @@ std::string unified_diff(std::string_view old_text, std::string_view new_text,
     bool last_a = s.op != Op::kInsert && s.i + 1 == n && a_no_eol;
     bool last_b = s.op != Op::kDelete && s.j + 1 == m && b_no_eol;
     switch (s.op) {
-      case Op::kKeep: l = " " + std::string(a[s.i]); break;
-      case Op::kDelete: l = "-" + std::string(a[s.i]); break;
-      case Op::kInsert: l = "+" + std::string(b[s.j]); break;
+      case Op::kKeep:
+        l = " " + std::string(a[s.i]);
+        break;
+      case Op::kDelete:
+        l = "-" + std::string(a[s.i]);
+        break;
+      case Op::kInsert:
+        l = "+" + std::string(b[s.j]);
+        break;
     }
     l += "\n";
     if ((s.op == Op::kDelete && last_a) || (s.op == Op::kInsert && last_b) ||

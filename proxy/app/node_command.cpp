@@ -63,7 +63,8 @@ bool wait_or_stop(std::chrono::seconds interval) {
     if (left <= std::chrono::steady_clock::duration::zero()) return false;
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(left);
     timespec ts{static_cast<time_t>(secs.count()),
-                static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(left - secs).count())};
+                static_cast<long>(
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(left - secs).count())};
     int sig = sigtimedwait(&set, nullptr, &ts);
     if (sig == SIGTERM || sig == SIGINT) return true;
     if (sig < 0 && errno != EAGAIN && errno != EINTR) return false;

@@ -26,9 +26,9 @@ TEST(BootConfig, PrefersUpdateGrubAndChrootsIntoAForeignRoot) {
   make_executable(root.path() / "usr/sbin/grub2-mkconfig");
   auto rhel = find_grub_tool(root.path());
   ASSERT_TRUE(rhel.has_value());
-  EXPECT_EQ(rhel->argv, (std::vector<std::string>{"chroot", root.path().string(),
-                                                  "/usr/sbin/grub2-mkconfig", "-o",
-                                                  "/boot/grub2/grub.cfg"}));
+  EXPECT_EQ(rhel->argv,
+            (std::vector<std::string>{"chroot", root.path().string(), "/usr/sbin/grub2-mkconfig",
+                                      "-o", "/boot/grub2/grub.cfg"}));
   make_executable(root.path() / "usr/sbin/update-grub");
   auto debian = find_grub_tool(root.path());
   ASSERT_TRUE(debian.has_value());

@@ -58,9 +58,9 @@ TEST(DockerDaemonJson, MirrorListedLaterMovesFirstWithoutDuplicate) {
 }
 
 TEST(DockerDaemonJson, RefusesInvalidJsonAndWrongShapes) {
-  for (const char* bad : {"{\"log-driver\": \"json-file\",}", "{ // comment\n}", "[1, 2]",
-                          "{\"registry-mirrors\": \"http://x\"}",
-                          "{\"registry-mirrors\": [1]}", "not json"}) {
+  for (const char* bad :
+       {"{\"log-driver\": \"json-file\",}", "{ // comment\n}", "[1, 2]",
+        "{\"registry-mirrors\": \"http://x\"}", "{\"registry-mirrors\": [1]}", "not json"}) {
     auto merged = merge_docker_daemon_json(bad, mirror());
     EXPECT_FALSE(merged.has_value()) << bad;
     if (!merged) {

@@ -30,8 +30,7 @@ std::vector<std::string> backups_in(const std::filesystem::path& dir, const std:
 }
 
 TEST(FileApplier, Sha256OfKnownInput) {
-  EXPECT_EQ(sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(FileApplier, CreatesFileWithParentsAndModeThenLeavesItAlone) {

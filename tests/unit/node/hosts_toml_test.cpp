@@ -54,9 +54,9 @@ TEST(HostsToml, PathKeepsPortInDirectoryName) {
 }
 
 TEST(RegistriesConf, DropInMatchesGolden) {
-  EXPECT_TRUE(matches_golden("render/etc/containers/registries.conf.d/50-regmirror.conf",
-                             render_registries_conf(default_registry_hosts(),
-                                                    mirror("http://10.0.0.5:30500"))));
+  EXPECT_TRUE(matches_golden(
+      "render/etc/containers/registries.conf.d/50-regmirror.conf",
+      render_registries_conf(default_registry_hosts(), mirror("http://10.0.0.5:30500"))));
 }
 
 TEST(RegistriesConf, HttpsMirrorIsNotMarkedInsecure) {

@@ -54,9 +54,17 @@ class NodeCli : public ::testing::Test {
   std::string root() const { return root_.path().string(); }
   std::string proc_cmdline() const { return (scratch_.path() / "cmdline").string(); }
   std::vector<std::string> apply_args() const {
-    return {"apply",         "--root",          root(),           "--mirror",
-            "http://10.0.0.5:30500", "--runtime", "containerd,docker", "--logrotate",
-            "--grub-nokmem", "--proc-cmdline", proc_cmdline()};
+    return {"apply",
+            "--root",
+            root(),
+            "--mirror",
+            "http://10.0.0.5:30500",
+            "--runtime",
+            "containerd,docker",
+            "--logrotate",
+            "--grub-nokmem",
+            "--proc-cmdline",
+            proc_cmdline()};
   }
   std::vector<std::string> check_args() const {
     auto args = apply_args();
@@ -157,8 +165,7 @@ TEST_F(NodeCli, CheckDetectsADriftedFileAndApplyRestoresIt) {
 
   auto check = run(check_args());
   EXPECT_EQ(check.status, 1);
-  EXPECT_NE(check.out.find("differs /etc/containerd/certs.d/quay.io/hosts.toml"),
-            std::string::npos)
+  EXPECT_NE(check.out.find("differs /etc/containerd/certs.d/quay.io/hosts.toml"), std::string::npos)
       << check.out;
   EXPECT_NE(check.out.find("+[host.\"http://10.0.0.5:30500\"]"), std::string::npos);
   EXPECT_NE(check.out.find("missing /etc/logrotate.d/docker"), std::string::npos);
@@ -197,8 +204,7 @@ TEST_F(NodeCli, InvalidDaemonJsonIsReportedLeftAloneAndOtherFilesStillApplied) {
   spit(root_.path() / "etc/docker/daemon.json", "{\"log-driver\": \"json-file\"");
   auto r = run(apply_args());
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.err.find("/etc/docker/daemon.json: daemon.json is not valid JSON"),
-            std::string::npos)
+  EXPECT_NE(r.err.find("/etc/docker/daemon.json: daemon.json is not valid JSON"), std::string::npos)
       << r.err;
   EXPECT_EQ(slurp(root_.path() / "etc/docker/daemon.json"), "{\"log-driver\": \"json-file\"");
   EXPECT_TRUE(std::filesystem::exists(root_.path() / "etc/containerd/certs.d/gcr.io/hosts.toml"));

@@ -26,8 +26,7 @@ TEST(UnifiedDiff, DistantChangesMakeTwoHunks) {
   }
   const std::string diff = unified_diff(a, b, "/f");
   EXPECT_NE(diff.find("@@ -1,5 +1,5 @@\n 1\n-2\n+x\n 3\n 4\n 5\n"), std::string::npos) << diff;
-  EXPECT_NE(diff.find("@@ -15,6 +15,6 @@\n 15\n 16\n 17\n-18\n+x\n 19\n 20\n"),
-            std::string::npos)
+  EXPECT_NE(diff.find("@@ -15,6 +15,6 @@\n 15\n 16\n 17\n-18\n+x\n 19\n 20\n"), std::string::npos)
       << diff;
 }
 
