@@ -24,6 +24,9 @@ struct RegistryConfig {
   std::vector<std::string> aliases;
   std::vector<UpstreamConfig> upstreams;
   std::chrono::seconds tag_ttl{300};
+  // Below this many pulls left in the upstream's rate-limit window, tags are no longer
+  // revalidated (served STALE) so the rest of the quota goes to content never seen.
+  std::uint64_t min_remaining = 0;
 };
 
 struct S3Config {
@@ -44,6 +47,8 @@ enum class LogFormat { kText, kJson };
 
 struct Config {
   std::string listen = "0.0.0.0:5000";
+  // Cache administration (pins, gc, verify, import); loopback only by default.
+  std::string admin_listen = "127.0.0.1:5001";
   std::string data_dir = "./regmirror-data";
   std::uint64_t max_cache_bytes = 100ULL << 30;
   std::string default_registry = "docker.io";

@@ -122,7 +122,7 @@ UpstreamConfig parse_upstream(const json& value, const std::string& where) {
 RegistryConfig parse_registry(const std::string& name, const json& value) {
   const std::string where = "registries." + name;
   require_object(value, where);
-  reject_unknown_keys(value, where, {"aliases", "upstreams", "tag_ttl_seconds"});
+  reject_unknown_keys(value, where, {"aliases", "upstreams", "tag_ttl_seconds", "min_remaining"});
   if (!is_valid_registry_host(name)) fail(where, "not a valid registry host name");
   RegistryConfig registry;
   registry.name = name;
@@ -146,6 +146,7 @@ RegistryConfig parse_registry(const std::string& name, const json& value) {
   auto ttl = get_uint(value, where + ".", "tag_ttl_seconds", 300);
   if (ttl > 365ULL * 24 * 3600) fail(where + ".tag_ttl_seconds", "must be at most one year");
   registry.tag_ttl = std::chrono::seconds(ttl);
+  registry.min_remaining = get_uint(value, where + ".", "min_remaining", 0);
   return registry;
 }
 
@@ -186,11 +187,13 @@ Config parse_config(std::string_view json_text) {
   }
   require_object(root, "(top level)");
   reject_unknown_keys(root, "",
-                      {"listen", "data_dir", "max_cache_bytes", "default_registry", "offline",
+                      {"listen", "admin_listen", "data_dir", "max_cache_bytes", "default_registry", "offline",
                        "log_format", "registries", "storage"});
   Config config;
   config.listen = get_string(root, "", "listen", config.listen);
   check_listen(config.listen, "listen");
+  config.admin_listen = get_string(root, "", "admin_listen", config.admin_listen);
+  if (!config.admin_listen.empty()) check_listen(config.admin_listen, "admin_listen");
   config.data_dir = get_string(root, "", "data_dir", config.data_dir);
   if (config.data_dir.empty()) fail("data_dir", "must not be empty");
   config.max_cache_bytes = get_uint(root, "", "max_cache_bytes", config.max_cache_bytes);

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cache/access_tracker.hpp"
 #include "cache/fs_blob_store.hpp"
 #include "cache/rocks_metadata_store.hpp"
 #include "config/load.hpp"
@@ -231,6 +232,8 @@ int run_serve_command(const std::vector<std::string>& args) {
   parts.manifests = &manifests;
   parts.fetcher = &fetcher;
   parts.metrics = &metrics;
+  cache::AccessTracker access;
+  parts.access = &access;
   parts.workers = &workers;
   parts.readiness = [data_dir] { return check_ready(data_dir); };
   proxy::registry::RegistryHandler handler(std::move(parts));

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <vector>
 
+#include "cache/access_tracker.hpp"
 #include "cache/blob_store.hpp"
 #include "config/reference.hpp"
 #include "proxy/logging/logger.hpp"
@@ -29,6 +30,12 @@ namespace {
 
 constexpr std::size_t kCopyChunk = 256 * 1024;
 constexpr auto kProgressPoll = std::chrono::milliseconds(250);
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // Everything one request produced, for the access log line and the metrics.
 struct Exchange {
@@ -196,6 +203,7 @@ class RequestContext {
     auto answer = co_await server::offload(*parts_.workers, std::move(job));
     ex.outcome = answer.outcome;
     if (answer.error) co_return co_await error(*answer.error, answer.message, answer.retry_after);
+    if (auto served = cache::Digest::parse(answer.digest)) parts_.access->touch(*served, unix_now());
     StringResponse response{http::status::ok, connection_.request().version()};
     common_headers(response, ns);
     response.set(http::field::content_type, answer.media_type);
@@ -289,6 +297,7 @@ class RequestContext {
                              const std::string& reference) {
     auto digest = cache::Digest::parse(reference);
     if (!digest) co_return co_await error(OciError::kBlobUnknown, "invalid digest " + reference);
+    parts_.access->touch(*digest, unix_now());
     // Opening a cached file is one syscall on a hot dentry: cheaper than a thread hop.
     if (auto reader = parts_.blobs->open(*digest)) {
       parts_.metrics->cache_outcome("blob", "hit");

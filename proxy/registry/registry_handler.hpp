@@ -11,6 +11,7 @@
 #include "proxy/server/connection.hpp"
 
 namespace regmirror::cache {
+class AccessTracker;
 class BlobStore;
 class MetadataStore;
 }  // namespace regmirror::cache
@@ -33,6 +34,7 @@ struct RegistryHandlerParts {
   ManifestService* manifests = nullptr;
   BlobFetcher* fetcher = nullptr;
   metrics::Metrics* metrics = nullptr;
+  cache::AccessTracker* access = nullptr;       // last-use times for eviction
   boost::asio::thread_pool* workers = nullptr;  // for blocking work
   std::function<std::string()> readiness;       // blocking; "" when ready, else why not
 };
