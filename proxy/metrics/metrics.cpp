@@ -61,6 +61,11 @@ struct Metrics::Impl {
           .Name("regmirror_upstream_ratelimit_remaining")
           .Help("Pulls left in the upstream's window (ratelimit-remaining)")
           .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& ratelimit_source =
+      BuildGauge()
+          .Name("regmirror_upstream_ratelimit_source_info")
+          .Help("Address an upstream counts pulls against (docker-ratelimit-source), value 1")
+          .Register(*registry);
   prometheus::Gauge& inflight = BuildGauge()
                                     .Name("regmirror_inflight_downloads")
                                     .Help("Upstream blob downloads in progress")
@@ -122,6 +127,15 @@ void Metrics::upstream_ratelimit(std::string_view registry, std::string_view ups
                             {"upstream", std::string(upstream)}};
   impl_->ratelimit_limit.Add(labels).Set(limit);
   impl_->ratelimit_remaining.Add(labels).Set(remaining);
+}
+
+void Metrics::upstream_ratelimit_source(std::string_view registry, std::string_view upstream,
+                                        std::string_view source) {
+  impl_->ratelimit_source
+      .Add({{"registry", std::string(registry)},
+            {"upstream", std::string(upstream)},
+            {"source", std::string(source)}})
+      .Set(1);
 }
 
 void Metrics::inflight_downloads(int delta) { impl_->inflight.Increment(delta); }

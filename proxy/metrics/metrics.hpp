@@ -26,6 +26,9 @@ class Metrics {
                         std::string_view status, double seconds);
   void upstream_ratelimit(std::string_view registry, std::string_view upstream, double limit,
                           double remaining);
+  // docker-ratelimit-source: which address the upstream counts pulls against.
+  void upstream_ratelimit_source(std::string_view registry, std::string_view upstream,
+                                 std::string_view source);
   void inflight_downloads(int delta);
   void coalesced_waiter();
   void cache_size(std::uint64_t bytes, std::uint64_t blobs);

@@ -185,7 +185,7 @@ ManifestAnswer ManifestService::by_tag(const UpstreamChain& chain, const std::st
   if (local) {
     bool fresh = now - record->validated_at < chain.registry().tag_ttl.count();
     if (fresh) return serve_local(CacheOutcome::kHit);
-    if (offline_) return serve_local(CacheOutcome::kStale);
+    if (offline_ || chain.quota_low()) return serve_local(CacheOutcome::kStale);
     // Revalidate with HEAD, which Docker Hub does not count against the pull limit.
     auto head = chain.fetch(repository, "HEAD", "/manifests/" + tag, kAcceptManifests, 0,
                             "manifest");

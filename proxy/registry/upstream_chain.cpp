@@ -9,6 +9,9 @@
 namespace regmirror::proxy::registry {
 namespace {
 
+constexpr std::int64_t kDefaultBackoffMs = 60'000;
+constexpr std::int64_t kMaxBackoffMs = 6 * 3600 * 1000;
+
 // "100;w=21600" -> 100
 std::optional<double> leading_number(const std::string& value) {
   if (value.empty()) return std::nullopt;
@@ -18,12 +21,46 @@ std::optional<double> leading_number(const std::string& value) {
   return number;
 }
 
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Retry-After in delta-seconds (the HTTP-date form is rare from registries: default then).
+std::int64_t retry_after_ms(const std::string& value) {
+  if (value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != value.npos) {
+    return kDefaultBackoffMs;
+  }
+  return std::min<std::int64_t>(std::stoll(value) * 1000, kMaxBackoffMs);
+}
+
 }  // namespace
 
 UpstreamChain::UpstreamChain(const config::RegistryConfig& registry,
                              std::vector<upstream::Endpoint> endpoints,
                              upstream::UpstreamClient& client, metrics::Metrics& metrics)
-    : registry_(registry), endpoints_(std::move(endpoints)), client_(client), metrics_(metrics) {}
+    : registry_(registry),
+      endpoints_(std::move(endpoints)),
+      client_(client),
+      metrics_(metrics),
+      quotas_(std::make_unique<Quota[]>(endpoints_.size())) {}
+
+std::int64_t UpstreamChain::backoff_left_ms(std::size_t index) const {
+  auto left = quotas_[index].blocked_until_ms.load(std::memory_order_relaxed) - steady_ms();
+  return left > 0 ? left : 0;
+}
+
+bool UpstreamChain::quota_low() const {
+  if (registry_.min_remaining == 0) return false;
+  for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+    auto remaining = quotas_[i].remaining.load(std::memory_order_relaxed);
+    if (remaining >= 0 && static_cast<std::uint64_t>(remaining) < registry_.min_remaining) {
+      return true;
+    }
+  }
+  return false;
+}
 
 std::optional<UpstreamTarget> UpstreamChain::target(std::size_t index,
                                                     const std::string& repository) const {
@@ -47,12 +84,24 @@ void UpstreamChain::observe(const UpstreamTarget& target, const std::string& met
                             double seconds) const {
   std::string status = result ? std::to_string(result->status) : "error";
   metrics_.upstream_request(registry_.name, method, kind, status, seconds);
-  if (result) {
-    auto limit = leading_number(result->header("ratelimit-limit"));
-    auto remaining = leading_number(result->header("ratelimit-remaining"));
-    if (limit && remaining) {
-      metrics_.upstream_ratelimit(registry_.name, target.endpoint->base_url, *limit, *remaining);
-    }
+  if (!result) return;
+  auto& quota = quotas_[target.index];
+  auto limit = leading_number(result->header("ratelimit-limit"));
+  auto remaining = leading_number(result->header("ratelimit-remaining"));
+  if (limit && remaining) {
+    metrics_.upstream_ratelimit(registry_.name, target.endpoint->base_url, *limit, *remaining);
+    quota.remaining.store(static_cast<std::int64_t>(*remaining), std::memory_order_relaxed);
+  }
+  if (auto source = result->header("docker-ratelimit-source"); !source.empty()) {
+    metrics_.upstream_ratelimit_source(registry_.name, target.endpoint->base_url, source);
+  }
+  if (result->status == 429) {
+    auto until = steady_ms() + retry_after_ms(result->header("retry-after"));
+    quota.blocked_until_ms.store(until, std::memory_order_relaxed);
+    logging::warn("upstream_rate_limited", {{"registry", registry_.name},
+                                            {"upstream", target.endpoint->base_url},
+                                            {"kind", kind},
+                                            {"retry_after", result->header("retry-after")}});
   }
 }
 
@@ -74,6 +123,15 @@ ChainOutcome UpstreamChain::fetch(const std::string& repository, const std::stri
     auto t = target(i, repository);
     if (!t) continue;
     ++tried;
+    // During a 429 back-off, manifest GETs (what Docker Hub counts) are not sent at all.
+    if (method == "GET" && std::string_view(kind) == "manifest") {
+      if (auto left = backoff_left_ms(i); left > 0) {
+        outcome.rate_limited = true;
+        outcome.retry_after = std::to_string((left + 999) / 1000);
+        outcome.failure = t->endpoint->base_url + " is rate-limited (backing off)";
+        continue;
+      }
+    }
     auto started = std::chrono::steady_clock::now();
     auto result = client_.fetch(*t->endpoint, method, "/v2/" + t->repository + suffix, headers,
                                 max_body, t->scope);

@@ -1,7 +1,10 @@
 #pragma once
 // A registry's upstreams, tried in order with each one's path template applied. A 404, a
 // 401/403, a 429, a 5xx or a transport error moves on to the next upstream; the first 2xx wins.
+#include <atomic>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,15 +58,29 @@ class UpstreamChain {
                                               const std::string& suffix,
                                               upstream::StreamSink& sink) const;
 
-  // Records one upstream answer in metrics (and rate-limit headers when present).
+  // Records one upstream answer in metrics (and rate-limit headers when present); a 429
+  // starts a back-off during which no manifest GET is sent to that upstream.
   void observe(const UpstreamTarget& target, const std::string& method, const char* kind,
                const upstream::Result<upstream::Response>& result, double seconds) const;
 
+  // True when some upstream announced fewer pulls left than the registry's min_remaining:
+  // tags are then served from cache without revalidation, keeping the quota for new content.
+  bool quota_low() const;
+
  private:
+  // Per-upstream rate-limit knowledge, shared by all threads.
+  struct Quota {
+    std::atomic<std::int64_t> blocked_until_ms{0};  // steady clock; manifest GETs held until then
+    std::atomic<std::int64_t> remaining{-1};        // last ratelimit-remaining, -1 unknown
+  };
+  // Milliseconds left in upstream `index`'s back-off, 0 when none.
+  std::int64_t backoff_left_ms(std::size_t index) const;
+
   const config::RegistryConfig& registry_;
   std::vector<upstream::Endpoint> endpoints_;
   upstream::UpstreamClient& client_;
   metrics::Metrics& metrics_;
+  std::unique_ptr<Quota[]> quotas_;
 };
 
 }  // namespace regmirror::proxy::registry
