@@ -15,12 +15,12 @@ import sys
 import tempfile
 import time
 import unittest
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import oci_layout, proc, skopeo  # noqa: E402
-from harness.counting_proxy import CountingProxy  # noqa: E402
+from harness import oci_layout, proc, skopeo  # noqa: E402,F401  (re-exported to the tests)
+from harness.counting_proxy import CountingProxy  # noqa: E402,F401
 from harness.regmirror import Regmirror, find_binary  # noqa: E402
 from harness.upstream import Registry  # noqa: E402
 
@@ -37,7 +37,11 @@ ACCEPT = {"Accept": ACCEPT_ALL}
 
 
 def need_binary(cls):
-    """Class decorator: skip when the regmirror binary is not built."""
+    """Class decorator: skip when no regmirror binary is built and REGMIRROR_BIN is unset.
+    If REGMIRROR_BIN is set (ctest sets it) but not executable, the tests error instead of
+    skipping, so a missing build can never look like a pass."""
+    if os.environ.get("REGMIRROR_BIN"):
+        return cls
     return unittest.skipUnless(BIN, "regmirror binary not found (set REGMIRROR_BIN)")(cls)
 
 

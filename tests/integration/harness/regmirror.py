@@ -32,6 +32,24 @@ from . import proc, skopeo
 from .proc import http_get  # noqa: F401  (re-exported: harness.regmirror.http_get)
 
 LISTENING = re.compile(r'event=listening\b.*?\baddr="?(127\.0\.0\.1):(\d+)')
+ADMIN_LISTENING = re.compile(r'event=admin_listening\b.*?\baddr="?(127\.0\.0\.1):(\d+)')
+
+
+def _listening_event(text: str):
+    """(event, port) for a listening line in the text or the JSON log format, else None."""
+    for event, pattern in (("listening", LISTENING), ("admin_listening", ADMIN_LISTENING)):
+        m = pattern.search(text)
+        if m:
+            return event, int(m.group(2))
+    if text.lstrip().startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return None
+        m = re.fullmatch(r"127\.0\.0\.1:(\d+)", str(doc.get("addr", "")))
+        if m and doc.get("event") in ("listening", "admin_listening"):
+            return doc["event"], int(m.group(1))
+    return None
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
 
@@ -109,6 +127,13 @@ class Regmirror:
     def url(self) -> str:
         return f"http://{self.host}"
 
+    @property
+    def admin_url(self) -> str:
+        """The admin API (pins, gc, verify, import); printed before the main listening line."""
+        if getattr(self, "admin_port", None) is None:
+            raise RuntimeError("regmirror printed no admin_listening line")
+        return f"http://127.0.0.1:{self.admin_port}"
+
     # ------------------------------------------------------------------ lifecycle
     def _read_output(self, pipe) -> None:
         with open(self.log_path, "ab") as log:
@@ -117,9 +142,11 @@ class Regmirror:
                     log.write(line)
                     log.flush()
                 if not self._ready.is_set():
-                    m = LISTENING.search(line.decode("utf-8", "replace"))
-                    if m:
-                        self._port_seen = int(m.group(2))
+                    seen = _listening_event(line.decode("utf-8", "replace"))
+                    if seen and seen[0] == "admin_listening":
+                        self.admin_port = seen[1]
+                    elif seen:
+                        self._port_seen = seen[1]
                         self._ready.set()
         pipe.close()
 
@@ -129,6 +156,11 @@ class Regmirror:
             return self
         if self.port is not None:
             self.config["listen"] = f"127.0.0.1:{self.port}"
+        # Several mirrors run at once in tests: the admin API gets a free port unless pinned.
+        if getattr(self, "admin_port", None) is not None:
+            self.config["admin_listen"] = f"127.0.0.1:{self.admin_port}"
+        else:
+            self.config.setdefault("admin_listen", "127.0.0.1:0")
         check_loopback_config(self.config)
         with open(self.config_path, "w") as f:
             json.dump(self.config, f, indent=1)
