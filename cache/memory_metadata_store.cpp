@@ -1,5 +1,6 @@
 #include "cache/memory_metadata_store.hpp"
 
+#include "cache/cache_error.hpp"
 #include "cache/metadata_codec.hpp"
 
 namespace regmirror::cache {
@@ -46,6 +47,89 @@ Result<std::vector<std::string>> MemoryMetadataStore::list_tags(const std::strin
     tags.push_back(it->first.substr(prefix.size()));
   }
   return tags;
+}
+
+Result<std::vector<TagEntry>> MemoryMetadataStore::list_all_tags() {
+  std::lock_guard lock(mutex_);
+  std::vector<TagEntry> out;
+  for (const auto& [key, record] : tags_) {
+    auto tag_key = codec::parse_tag_key(key);
+    if (!tag_key) return CacheErrc::kCorruptRecord;
+    out.push_back(TagEntry{std::move(*tag_key), record});
+  }
+  return out;
+}
+
+Result<std::optional<PinRecord>> MemoryMetadataStore::get_pin(const std::string& ref) {
+  std::lock_guard lock(mutex_);
+  auto it = pins_.find(ref);
+  if (it == pins_.end()) return std::optional<PinRecord>();
+  return std::optional<PinRecord>(it->second);
+}
+
+Result<void> MemoryMetadataStore::put_pin(const std::string& ref, const PinRecord& record) {
+  std::lock_guard lock(mutex_);
+  pins_[ref] = record;
+  return {};
+}
+
+Result<void> MemoryMetadataStore::delete_pin(const std::string& ref) {
+  std::lock_guard lock(mutex_);
+  pins_.erase(ref);
+  return {};
+}
+
+Result<std::vector<std::pair<std::string, PinRecord>>> MemoryMetadataStore::list_pins() {
+  std::lock_guard lock(mutex_);
+  return std::vector<std::pair<std::string, PinRecord>>(pins_.begin(), pins_.end());
+}
+
+Result<std::optional<BlobRecord>> MemoryMetadataStore::get_blob_record(const Digest& digest) {
+  std::lock_guard lock(mutex_);
+  auto it = blob_records_.find(digest.str());
+  if (it == blob_records_.end()) return std::optional<BlobRecord>();
+  return std::optional<BlobRecord>(it->second);
+}
+
+Result<void> MemoryMetadataStore::put_blob_record(const Digest& digest, const BlobRecord& record) {
+  std::lock_guard lock(mutex_);
+  blob_records_[digest.str()] = record;
+  return {};
+}
+
+Result<void> MemoryMetadataStore::record_access(
+    const std::vector<std::pair<Digest, std::int64_t>>& accesses) {
+  std::lock_guard lock(mutex_);
+  for (const auto& [digest, when] : accesses) {
+    auto& record = blob_records_[digest.str()];
+    record.last_access = std::max(record.last_access, when);
+  }
+  return {};
+}
+
+Result<void> MemoryMetadataStore::delete_blob_record(const Digest& digest) {
+  std::lock_guard lock(mutex_);
+  blob_records_.erase(digest.str());
+  return {};
+}
+
+Result<std::vector<std::pair<Digest, BlobRecord>>> MemoryMetadataStore::list_blob_records() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<Digest, BlobRecord>> out;
+  for (const auto& [text, record] : blob_records_) {
+    auto digest = Digest::parse(text);
+    if (!digest) return CacheErrc::kCorruptRecord;
+    out.emplace_back(std::move(*digest), record);
+  }
+  return out;
+}
+
+Result<void> MemoryMetadataStore::apply_import(const ImportBatch& batch) {
+  std::lock_guard lock(mutex_);
+  for (const auto& [digest, record] : batch.manifests) manifests_[digest.str()] = record;
+  for (const auto& entry : batch.tags) tags_[codec::tag_key(entry.key)] = entry.record;
+  for (const auto& [ref, record] : batch.pins) pins_[ref] = record;
+  return {};
 }
 
 }  // namespace regmirror::cache

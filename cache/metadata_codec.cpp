@@ -15,6 +15,54 @@ std::string tag_prefix(const std::string& registry, const std::string& repositor
 
 std::string tag_key(const TagKey& key) { return tag_prefix(key.registry, key.repository) + key.tag; }
 
+std::string all_tags_prefix() { return "t\0"s; }
+std::string pin_prefix() { return "p\0"s; }
+std::string blob_prefix() { return "b\0"s; }
+std::string pin_key(const std::string& ref) { return pin_prefix() + ref; }
+std::string blob_key(const Digest& digest) { return blob_prefix() + digest.str(); }
+
+std::optional<TagKey> parse_tag_key(const std::string& key) {
+  auto prefix = all_tags_prefix();
+  if (!key.starts_with(prefix)) return std::nullopt;
+  auto first = key.find('\0', prefix.size());
+  if (first == std::string::npos) return std::nullopt;
+  auto second = key.find('\0', first + 1);
+  if (second == std::string::npos) return std::nullopt;
+  return TagKey{key.substr(prefix.size(), first - prefix.size()),
+                key.substr(first + 1, second - first - 1), key.substr(second + 1)};
+}
+
+std::string encode(const PinRecord& record) {
+  return json{{"digests", record.digests}, {"pinned_at", record.pinned_at}}.dump();
+}
+
+std::string encode(const BlobRecord& record) {
+  return json{{"size", record.size}, {"last_access", record.last_access}}.dump();
+}
+
+std::optional<PinRecord> decode_pin(const std::string& bytes) {
+  auto doc = json::parse(bytes, nullptr, false);
+  if (!doc.is_object() || !doc["digests"].is_array() || !doc["pinned_at"].is_number_integer()) {
+    return std::nullopt;
+  }
+  PinRecord record;
+  for (const auto& digest : doc["digests"]) {
+    if (!digest.is_string() || !Digest::parse(digest.get<std::string>())) return std::nullopt;
+    record.digests.push_back(digest.get<std::string>());
+  }
+  record.pinned_at = doc["pinned_at"].get<std::int64_t>();
+  return record;
+}
+
+std::optional<BlobRecord> decode_blob(const std::string& bytes) {
+  auto doc = json::parse(bytes, nullptr, false);
+  if (!doc.is_object() || !doc["size"].is_number_unsigned() ||
+      !doc["last_access"].is_number_integer()) {
+    return std::nullopt;
+  }
+  return BlobRecord{doc["size"].get<std::uint64_t>(), doc["last_access"].get<std::int64_t>()};
+}
+
 std::string encode(const ManifestRecord& record) {
   return json{{"media_type", record.media_type}, {"size", record.size}}.dump();
 }

@@ -1,6 +1,7 @@
 #pragma once
-// The index next to the blobs: which media type a manifest digest has, and what each tag
-// pointed to when it was last fetched or validated.
+// The index next to the blobs: which media type a manifest digest has, what each tag pointed
+// to when it was last fetched or validated, which references are pinned, and each blob's size
+// and last use (eviction bookkeeping).
 //
 // Contract: thread-safe; calls block on disk (call them off the network threads); a record
 // that cannot be decoded is reported as CacheErrc::kCorruptRecord, never silently dropped.
@@ -36,6 +37,31 @@ struct TagRecord {
   std::int64_t validated_at = 0;  // unix seconds: when an upstream last confirmed the digest
 };
 
+// Last use of a blob (or manifest) for LRU eviction. `size` is 0 when only the access is known.
+struct BlobRecord {
+  std::uint64_t size = 0;
+  std::int64_t last_access = 0;  // unix seconds
+};
+
+// A pinned reference ("docker.io/library/alpine:3.19"): the digests it resolved to when it was
+// pinned, manifests and blobs alike. Eviction never removes any of them.
+struct PinRecord {
+  std::vector<std::string> digests;
+  std::int64_t pinned_at = 0;  // unix seconds
+};
+
+struct TagEntry {
+  TagKey key;
+  TagRecord record;
+};
+
+// Everything an offline bundle adds to the index, written in one atomic batch.
+struct ImportBatch {
+  std::vector<std::pair<Digest, ManifestRecord>> manifests;
+  std::vector<TagEntry> tags;
+  std::vector<std::pair<std::string, PinRecord>> pins;
+};
+
 class MetadataStore {
  public:
   virtual ~MetadataStore() = default;
@@ -49,6 +75,26 @@ class MetadataStore {
   // Tags of one repository, sorted (the offline answer to tags/list).
   virtual Result<std::vector<std::string>> list_tags(const std::string& registry,
                                                      const std::string& repository) = 0;
+  // Every tag of every repository, sorted by registry, repository, tag.
+  virtual Result<std::vector<TagEntry>> list_all_tags() = 0;
+
+  virtual Result<std::optional<PinRecord>> get_pin(const std::string& ref) = 0;
+  virtual Result<void> put_pin(const std::string& ref, const PinRecord& record) = 0;
+  virtual Result<void> delete_pin(const std::string& ref) = 0;  // absent: not an error
+  // Every pin, sorted by reference.
+  virtual Result<std::vector<std::pair<std::string, PinRecord>>> list_pins() = 0;
+
+  virtual Result<std::optional<BlobRecord>> get_blob_record(const Digest& digest) = 0;
+  virtual Result<void> put_blob_record(const Digest& digest, const BlobRecord& record) = 0;
+  // Raises each digest's last_access to the given time (never lowers it); creates records with
+  // size 0 for digests not seen before. One batch, atomic.
+  virtual Result<void> record_access(const std::vector<std::pair<Digest, std::int64_t>>& accesses) = 0;
+  virtual Result<void> delete_blob_record(const Digest& digest) = 0;
+  // Every blob record, sorted by digest.
+  virtual Result<std::vector<std::pair<Digest, BlobRecord>>> list_blob_records() = 0;
+
+  // Writes every manifest record, tag and pin of the batch at once: readers see all or none.
+  virtual Result<void> apply_import(const ImportBatch& batch) = 0;
 };
 
 }  // namespace regmirror::cache

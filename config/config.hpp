@@ -37,6 +37,14 @@ struct S3Config {
   std::string access_key_file;
   std::string secret_key_file;
   bool path_style = false;
+  // Cached blob GETs answered with a 307 to a presigned bucket URL valid this long.
+  bool redirect_blobs = false;
+  std::uint64_t redirect_expiry_seconds = 300;
+  // Cross-replica fetch lease: renewed every ttl/3 by its holder; others wait at most
+  // lease_wait_seconds for the blob to appear in the bucket before fetching it themselves.
+  std::uint64_t lease_ttl_seconds = 30;
+  std::uint64_t lease_wait_seconds = 120;
+  std::uint64_t part_size_bytes = 8ULL << 20;  // multipart part size (S3 minimum 5 MiB)
 };
 
 struct StorageConfig {
@@ -44,6 +52,31 @@ struct StorageConfig {
 };
 
 enum class LogFormat { kText, kJson };
+
+// Protection against slow, greedy or hostile clients and upstreams.
+struct LimitsConfig {
+  std::size_t max_connections = 4096;       // past it: 503 and close
+  std::size_t header_limit_bytes = 16384;   // request line + headers; past it: 431
+  std::chrono::seconds header_timeout{30};  // to receive a whole request head (slowloris)
+  std::chrono::seconds idle_timeout{120};   // keep-alive connection with no request
+  std::chrono::seconds write_timeout{120};  // a client that accepts no bytes for this long
+  std::chrono::seconds upstream_connect_timeout{10};
+  std::chrono::seconds upstream_stall_timeout{30};  // < 1 byte/s for this long aborts
+  std::chrono::seconds upstream_request_timeout{60};  // whole buffered request (manifests)
+};
+
+// HTTPS for clients. Files are re-read when they change (cert-manager renewals).
+struct TlsConfig {
+  std::string cert_file;
+  std::string key_file;
+};
+
+// Who may pull. Empty lists and files mean "everyone".
+struct AccessConfig {
+  std::vector<std::string> allow_cidrs;  // e.g. "10.0.0.0/8", "127.0.0.1/32", "::1/128"
+  std::string htpasswd_file;             // user:bcrypt-hash lines (Basic auth)
+  std::string tokens_file;               // one bearer token per line
+};
 
 struct Config {
   std::string listen = "0.0.0.0:5000";
@@ -56,6 +89,10 @@ struct Config {
   LogFormat log_format = LogFormat::kText;
   std::map<std::string, RegistryConfig> registries;  // by canonical name
   StorageConfig storage;
+  LimitsConfig limits;
+  std::optional<TlsConfig> tls;
+  AccessConfig access;
+  std::string metrics_listen;  // empty: /metrics on the main listener
 };
 
 }  // namespace regmirror::config

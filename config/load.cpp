@@ -1,5 +1,7 @@
 #include "config/load.hpp"
 
+#include <arpa/inet.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -158,7 +160,9 @@ StorageConfig parse_storage(const json& value) {
     require_object(*it, "storage.s3");
     reject_unknown_keys(*it, "storage.s3",
                         {"endpoint", "bucket", "region", "prefix", "access_key_file",
-                         "secret_key_file", "path_style"});
+                         "secret_key_file", "path_style", "redirect_blobs",
+                         "redirect_expiry_seconds", "lease_ttl_seconds", "lease_wait_seconds",
+                         "part_size_bytes"});
     S3Config s3;
     const std::string p = "storage.s3.";
     s3.endpoint = get_string(*it, p, "endpoint", "");
@@ -171,9 +175,103 @@ StorageConfig parse_storage(const json& value) {
     if (s3.endpoint.empty()) fail(p + "endpoint", "is required");
     check_url(s3.endpoint, p + "endpoint");
     if (s3.bucket.empty()) fail(p + "bucket", "is required");
+    s3.redirect_blobs = get_bool(*it, p, "redirect_blobs", false);
+    s3.redirect_expiry_seconds = get_uint(*it, p, "redirect_expiry_seconds", 300);
+    if (s3.redirect_expiry_seconds == 0 || s3.redirect_expiry_seconds > 604800) {
+      fail(p + "redirect_expiry_seconds", "must be between 1 and 604800 (SigV4's 7-day limit)");
+    }
+    s3.lease_ttl_seconds = get_uint(*it, p, "lease_ttl_seconds", 30);
+    if (s3.lease_ttl_seconds < 3 || s3.lease_ttl_seconds > 3600) {
+      fail(p + "lease_ttl_seconds", "must be between 3 and 3600");
+    }
+    s3.lease_wait_seconds = get_uint(*it, p, "lease_wait_seconds", 120);
+    if (s3.lease_wait_seconds > 86400) fail(p + "lease_wait_seconds", "must be at most 86400");
+    s3.part_size_bytes = get_uint(*it, p, "part_size_bytes", 8ULL << 20);
+    if (s3.part_size_bytes < (5ULL << 20) || s3.part_size_bytes > (5ULL << 30)) {
+      fail(p + "part_size_bytes", "must be between 5 MiB and 5 GiB (S3 part limits)");
+    }
     storage.s3 = std::move(s3);
   }
   return storage;
+}
+
+std::chrono::seconds get_seconds(const json& object, const std::string& where, const char* key,
+                                std::chrono::seconds fallback) {
+  auto value = get_uint(object, where, key, static_cast<std::uint64_t>(fallback.count()));
+  if (value == 0 || value > 86400) fail(where + key, "must be between 1 and 86400 seconds");
+  return std::chrono::seconds(value);
+}
+
+LimitsConfig parse_limits(const json& value) {
+  require_object(value, "limits");
+  reject_unknown_keys(value, "limits",
+                      {"max_connections", "header_limit_bytes", "header_timeout_seconds",
+                       "idle_timeout_seconds", "write_timeout_seconds",
+                       "upstream_connect_timeout_seconds", "upstream_stall_timeout_seconds",
+                       "upstream_request_timeout_seconds"});
+  LimitsConfig limits;
+  const std::string p = "limits.";
+  limits.max_connections = get_uint(value, p, "max_connections", limits.max_connections);
+  if (limits.max_connections == 0 || limits.max_connections > 1000000) {
+    fail(p + "max_connections", "must be between 1 and 1000000");
+  }
+  limits.header_limit_bytes = get_uint(value, p, "header_limit_bytes", limits.header_limit_bytes);
+  if (limits.header_limit_bytes < 1024 || limits.header_limit_bytes > (1 << 20)) {
+    fail(p + "header_limit_bytes", "must be between 1024 and 1048576");
+  }
+  limits.header_timeout = get_seconds(value, p, "header_timeout_seconds", limits.header_timeout);
+  limits.idle_timeout = get_seconds(value, p, "idle_timeout_seconds", limits.idle_timeout);
+  limits.write_timeout = get_seconds(value, p, "write_timeout_seconds", limits.write_timeout);
+  limits.upstream_connect_timeout =
+      get_seconds(value, p, "upstream_connect_timeout_seconds", limits.upstream_connect_timeout);
+  limits.upstream_stall_timeout =
+      get_seconds(value, p, "upstream_stall_timeout_seconds", limits.upstream_stall_timeout);
+  limits.upstream_request_timeout =
+      get_seconds(value, p, "upstream_request_timeout_seconds", limits.upstream_request_timeout);
+  return limits;
+}
+
+TlsConfig parse_tls(const json& value) {
+  require_object(value, "tls");
+  reject_unknown_keys(value, "tls", {"cert", "key"});
+  TlsConfig tls{get_string(value, "tls.", "cert", ""), get_string(value, "tls.", "key", "")};
+  if (tls.cert_file.empty()) fail("tls.cert", "is required");
+  if (tls.key_file.empty()) fail("tls.key", "is required");
+  return tls;
+}
+
+// "10.0.0.0/8", "::1/128", or a bare address (a /32 or /128).
+bool is_valid_cidr(const std::string& text) {
+  auto slash = text.find('/');
+  auto address = text.substr(0, slash);
+  unsigned char raw[16];
+  bool v4 = ::inet_pton(AF_INET, address.c_str(), raw) == 1;
+  if (!v4 && ::inet_pton(AF_INET6, address.c_str(), raw) != 1) return false;
+  if (slash == std::string::npos) return true;
+  auto bits = text.substr(slash + 1);
+  if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != bits.npos) {
+    return false;
+  }
+  return std::stoul(bits) <= (v4 ? 32u : 128u);
+}
+
+AccessConfig parse_access(const json& value) {
+  require_object(value, "access");
+  reject_unknown_keys(value, "access", {"allow_cidrs", "htpasswd_file", "tokens_file"});
+  AccessConfig access;
+  if (auto it = value.find("allow_cidrs"); it != value.end()) {
+    if (!it->is_array()) fail("access.allow_cidrs", "must be an array of CIDRs");
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      const auto key = "access.allow_cidrs[" + std::to_string(i) + "]";
+      if (!(*it)[i].is_string() || !is_valid_cidr((*it)[i].get<std::string>())) {
+        fail(key, "must be an address or ADDRESS/BITS");
+      }
+      access.allow_cidrs.push_back((*it)[i].get<std::string>());
+    }
+  }
+  access.htpasswd_file = get_string(value, "access.", "htpasswd_file", "");
+  access.tokens_file = get_string(value, "access.", "tokens_file", "");
+  return access;
 }
 
 }  // namespace
@@ -188,7 +286,8 @@ Config parse_config(std::string_view json_text) {
   require_object(root, "(top level)");
   reject_unknown_keys(root, "",
                       {"listen", "admin_listen", "data_dir", "max_cache_bytes", "default_registry", "offline",
-                       "log_format", "registries", "storage"});
+                       "log_format", "registries", "storage", "limits", "tls", "access",
+                       "metrics_listen"});
   Config config;
   config.listen = get_string(root, "", "listen", config.listen);
   check_listen(config.listen, "listen");
@@ -229,6 +328,11 @@ Config parse_config(std::string_view json_text) {
     fail("default_registry", "'" + config.default_registry + "' is not a configured registry");
   }
   if (auto it = root.find("storage"); it != root.end()) config.storage = parse_storage(*it);
+  if (auto it = root.find("limits"); it != root.end()) config.limits = parse_limits(*it);
+  if (auto it = root.find("tls"); it != root.end()) config.tls = parse_tls(*it);
+  if (auto it = root.find("access"); it != root.end()) config.access = parse_access(*it);
+  config.metrics_listen = get_string(root, "", "metrics_listen", "");
+  if (!config.metrics_listen.empty()) check_listen(config.metrics_listen, "metrics_listen");
   return config;
 }
 

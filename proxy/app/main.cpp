@@ -3,7 +3,11 @@
 #include <string>
 #include <vector>
 
+#include "proxy/app/cache_command.hpp"
+#include "proxy/app/export_command.hpp"
+#include "proxy/app/import_command.hpp"
 #include "proxy/app/node_command.hpp"
+#include "proxy/app/seed_command.hpp"
 #include "proxy/app/serve_command.hpp"
 
 namespace {
@@ -12,6 +16,10 @@ constexpr const char* kUsage = R"(regmirror - OCI registry pull-through cache fo
 
 Usage:
   regmirror serve [--config FILE] [--listen ADDR:PORT] [--data-dir DIR] [--check-config]
+  regmirror cache ls|pin REF|unpin REF|gc|verify [--admin URL]   manage a running mirror's cache
+  regmirror seed (--base-set | --images FILE) [--tags RE] [--platform OS/ARCH]   pull and pin
+  regmirror export --images FILE -o BUNDLE.tar [--server URL]   write an offline bundle
+  regmirror import BUNDLE.tar [--admin URL]   load an offline bundle into a running mirror
   regmirror node render|apply|check ...   node-side containerd/docker/CRI-O configuration
   regmirror --help | --version
 
@@ -34,6 +42,10 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (command == "serve") return regmirror::app::run_serve_command(args);
   if (command == "node") return regmirror::app::run_node_command(args);
+  if (command == "cache") return regmirror::app::run_cache_command(args);
+  if (command == "seed") return regmirror::app::run_seed_command(args);
+  if (command == "export") return regmirror::app::run_export_command(args);
+  if (command == "import") return regmirror::app::run_import_command(args);
   std::cerr << "regmirror: unknown command '" << command << "' (try regmirror --help)\n";
   return 2;
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
@@ -14,17 +15,21 @@
 #include <thread>
 
 #include "cache/access_tracker.hpp"
+#include "cache/evictor.hpp"
 #include "cache/fs_blob_store.hpp"
 #include "cache/rocks_metadata_store.hpp"
 #include "config/load.hpp"
 #include "config/routing_table.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/metrics.hpp"
+#include "proxy/registry/admin_handler.hpp"
 #include "proxy/registry/blob_fetcher.hpp"
 #include "proxy/registry/manifest_service.hpp"
 #include "proxy/registry/registry_handler.hpp"
 #include "proxy/registry/upstream_chain.hpp"
+#include "proxy/server/access_policy.hpp"
 #include "proxy/server/http_server.hpp"
+#include "proxy/server/tls_context_provider.hpp"
 #include "proxy/upstream/upstream_client.hpp"
 
 namespace regmirror::app {
@@ -202,26 +207,72 @@ int run_serve_command(const std::vector<std::string>& args) {
   }
 
   proxy::metrics::Metrics metrics;
-  proxy::upstream::UpstreamClient client;
+  proxy::upstream::ClientOptions client_options;
+  client_options.connect_timeout = cfg.limits.upstream_connect_timeout;
+  client_options.stall_timeout = cfg.limits.upstream_stall_timeout;
+  client_options.request_timeout = cfg.limits.upstream_request_timeout;
+  proxy::upstream::UpstreamClient client(client_options);
   config::RoutingTable routes(cfg);
   std::map<std::string, std::unique_ptr<proxy::registry::UpstreamChain>> chains;
   for (const auto& [name, registry] : cfg.registries) {
     chains.emplace(name, std::make_unique<proxy::registry::UpstreamChain>(
                              registry, std::move(endpoints[name]), client, metrics));
   }
+
+  std::unique_ptr<proxy::server::AccessPolicy> access_policy;
+  std::unique_ptr<proxy::server::TlsContextProvider> tls;
+  try {
+    if (!cfg.access.allow_cidrs.empty() || !cfg.access.htpasswd_file.empty() ||
+        !cfg.access.tokens_file.empty()) {
+      access_policy = std::make_unique<proxy::server::AccessPolicy>(cfg.access);
+    }
+    if (cfg.tls) {
+      tls = std::make_unique<proxy::server::TlsContextProvider>(cfg.tls->cert_file,
+                                                                cfg.tls->key_file);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "regmirror serve: invalid config: " << e.what() << "\n";
+    return 2;
+  }
+
+  auto unix_now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
   // Blocking work (upstream HTTP, disk, RocksDB) runs here, never on the network threads.
   boost::asio::thread_pool workers(64);
-  proxy::registry::ManifestService manifests(
-      **blobs, **metadata, metrics,
-      [] {
-        return std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-            .count();
-      },
-      cfg.offline);
-  proxy::registry::BlobFetcher fetcher(**blobs, metrics, [&workers](std::function<void()> job) {
-    boost::asio::post(workers, std::move(job));
-  });
+  cache::AccessTracker access;
+  cache::Evictor evictor(**blobs, **metadata, access,
+                         cache::EvictorOptions{cfg.max_cache_bytes, 0.9, 60}, unix_now);
+  std::atomic<bool> eviction_queued{false};
+  auto run_eviction = [&] {
+    auto report = evictor.run_once();
+    metrics.cache_size(report.bytes_after, report.blob_count);
+    if (!report.error.empty()) {
+      logging::error("eviction_failed", {{"error", report.error}});
+    } else if (!report.removed.empty()) {
+      logging::info("evicted", {{"blobs", std::to_string(report.removed.size())},
+                                {"bytes_before", std::to_string(report.bytes_before)},
+                                {"bytes_after", std::to_string(report.bytes_after)}});
+    }
+  };
+  auto queue_eviction = [&] {
+    if (eviction_queued.exchange(true)) return;
+    boost::asio::post(workers, [&] {
+      run_eviction();
+      eviction_queued = false;
+    });
+  };
+
+  proxy::registry::ManifestService manifests(**blobs, **metadata, metrics, unix_now, cfg.offline);
+  proxy::registry::BlobFetcher fetcher(
+      **blobs, metrics,
+      [&workers](std::function<void()> job) { boost::asio::post(workers, std::move(job)); },
+      [&](std::uint64_t bytes) {
+        // Eviction is its own task, never inline in a request.
+        if (evictor.note_committed(bytes)) queue_eviction();
+      });
 
   proxy::registry::RegistryHandlerParts parts;
   parts.config = &cfg;
@@ -232,14 +283,21 @@ int run_serve_command(const std::vector<std::string>& args) {
   parts.manifests = &manifests;
   parts.fetcher = &fetcher;
   parts.metrics = &metrics;
-  cache::AccessTracker access;
   parts.access = &access;
   parts.workers = &workers;
   parts.readiness = [data_dir] { return check_ready(data_dir); };
-  proxy::registry::RegistryHandler handler(std::move(parts));
+  parts.access_policy = access_policy.get();
+  parts.serve_metrics = cfg.metrics_listen.empty();
+  proxy::registry::RegistryHandler handler(parts);
 
   proxy::server::ServerOptions options;
   options.threads = std::max(1U, std::thread::hardware_concurrency());
+  options.max_connections = cfg.limits.max_connections;
+  options.header_limit = cfg.limits.header_limit_bytes;
+  options.header_timeout = cfg.limits.header_timeout;
+  options.idle_timeout = cfg.limits.idle_timeout;
+  options.write_timeout = cfg.limits.write_timeout;
+  options.tls = tls.get();
   proxy::server::HttpServer server(handler, options);
   auto bound = server.listen(cfg.listen);
   if (!bound) {
@@ -247,12 +305,57 @@ int run_serve_command(const std::vector<std::string>& args) {
                                       {"error", bound.error().message()}});
     return 1;
   }
+
+  // Side listeners: the admin API (loopback) and, optionally, metrics on their own port.
+  // Neither is allowed to keep the mirror from serving pulls: failures are logged.
+  std::vector<std::unique_ptr<proxy::server::HttpServer>> side_servers;
+  proxy::registry::AdminHandler admin(proxy::registry::AdminHandlerParts{
+      &cfg, &routes, blobs->get(), metadata->get(), &evictor, &workers});
+  auto metrics_parts = parts;
+  metrics_parts.serve_metrics = true;
+  proxy::registry::RegistryHandler metrics_handler(metrics_parts);
+  auto add_side = [&](proxy::server::Handler& side_handler, const std::string& address,
+                      const char* event) {
+    proxy::server::ServerOptions side_options;
+    side_options.threads = 1;
+    side_options.max_connections = 256;
+    auto side = std::make_unique<proxy::server::HttpServer>(side_handler, side_options);
+    auto side_bound = side->listen(address);
+    if (!side_bound) {
+      logging::error("listen_failed", {{"what", event}, {"addr", address},
+                                       {"error", side_bound.error().message()}});
+      return;
+    }
+    logging::info(event, {{"addr", *side_bound}});
+    side_servers.push_back(std::move(side));
+  };
+  if (!cfg.admin_listen.empty()) add_side(admin, cfg.admin_listen, "admin_listening");
+  if (!cfg.metrics_listen.empty()) add_side(metrics_handler, cfg.metrics_listen, "metrics_listening");
+
+  // Size the cache and evict if a smaller max_cache_bytes was configured since last run.
+  boost::asio::post(workers, run_eviction);
+  std::atomic<bool> stopping{false};
+  std::thread housekeeping([&] {
+    // Bookkeeping every minute: last-use times into the index, eviction when needed.
+    for (int tick = 1; !stopping; ++tick) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      if (tick % 60 == 0) queue_eviction();
+    }
+  });
+
   logging::info("listening", {{"addr", *bound},
                               {"data_dir", cfg.data_dir},
                               {"registries", std::to_string(cfg.registries.size())},
+                              {"tls", tls ? "true" : "false"},
                               {"offline", cfg.offline ? "true" : "false"}});
+  std::vector<std::thread> side_threads;
+  for (auto& side : side_servers) side_threads.emplace_back([&side] { side->run(); });
   server.run();
   logging::info("stopping", {});
+  for (auto& side : side_servers) side->stop();
+  for (auto& thread : side_threads) thread.join();
+  stopping = true;
+  housekeeping.join();
   workers.stop();
   workers.join();
   return 0;

@@ -18,8 +18,9 @@ std::optional<std::uint64_t> parse_length(const std::string& value) {
 
 }  // namespace
 
-BlobFetcher::BlobFetcher(cache::BlobStore& blobs, metrics::Metrics& metrics, Spawn spawn)
-    : blobs_(blobs), metrics_(metrics), spawn_(std::move(spawn)) {}
+BlobFetcher::BlobFetcher(cache::BlobStore& blobs, metrics::Metrics& metrics, Spawn spawn,
+                         std::function<void(std::uint64_t)> committed)
+    : blobs_(blobs), metrics_(metrics), spawn_(std::move(spawn)), committed_(std::move(committed)) {}
 
 std::shared_ptr<BlobDownload> BlobFetcher::start_or_join(const UpstreamChain& chain,
                                                          const std::string& repository,
@@ -115,6 +116,7 @@ void BlobFetcher::run(std::shared_ptr<BlobDownload> download, const UpstreamChai
   auto status = download->status();
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (status.state == BlobDownload::State::kComplete) {
+    if (committed_) committed_(status.written);
     logging::info("blob_cached", {{"registry", chain.registry().name},
                                   {"repo", repository},
                                   {"digest", digest.str()},

@@ -23,7 +23,9 @@ class BlobFetcher {
   // Runs a blocking job on a worker thread.
   using Spawn = std::function<void(std::function<void()>)>;
 
-  BlobFetcher(cache::BlobStore& blobs, metrics::Metrics& metrics, Spawn spawn);
+  // `committed` (optional) hears the size of every blob this fetcher caches.
+  BlobFetcher(cache::BlobStore& blobs, metrics::Metrics& metrics, Spawn spawn,
+              std::function<void(std::uint64_t)> committed = {});
 
   // The running download for `digest`, a new one, or nullptr when the blob is already in the
   // store (committed since the caller looked): open it from the store then.
@@ -39,6 +41,7 @@ class BlobFetcher {
   cache::BlobStore& blobs_;
   metrics::Metrics& metrics_;
   Spawn spawn_;
+  std::function<void(std::uint64_t)> committed_;
   std::mutex mutex_;
   std::map<cache::Digest, std::shared_ptr<BlobDownload>> running_;
 };

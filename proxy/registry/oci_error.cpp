@@ -16,6 +16,10 @@ unsigned http_status(OciError error) {
       return 404;
     case OciError::kUnsupported:
       return 405;
+    case OciError::kUnauthorized:
+      return 401;
+    case OciError::kDenied:
+      return 403;
     case OciError::kRangeInvalid:
       return 416;
     case OciError::kTooManyRequests:
@@ -48,6 +52,10 @@ std::string_view error_code_name(OciError error) {
       return "UNSUPPORTED";
     case OciError::kNotFound:
       return "NOT_FOUND";
+    case OciError::kUnauthorized:
+      return "UNAUTHORIZED";
+    case OciError::kDenied:
+      return "DENIED";
     case OciError::kTooManyRequests:
       return "TOOMANYREQUESTS";
     case OciError::kUnavailable:

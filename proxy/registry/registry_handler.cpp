@@ -18,6 +18,7 @@
 #include "proxy/registry/request_target.hpp"
 #include "proxy/registry/tag_list_service.hpp"
 #include "proxy/registry/upstream_chain.hpp"
+#include "proxy/server/access_policy.hpp"
 #include "proxy/server/offload.hpp"
 
 namespace regmirror::proxy::registry {
@@ -120,6 +121,7 @@ class RequestContext {
         co_return co_await plain(http::status::service_unavailable, "not ready: " + why + "\n");
       }
       case RouteKind::kMetrics: {
+        if (!parts_.serve_metrics) co_return co_await error(OciError::kNotFound, "metrics are on metrics_listen");
         StringResponse response{http::status::ok, connection_.request().version()};
         response.set(http::field::content_type, "text/plain; version=0.0.4");
         response.body() = parts_.metrics->render();
@@ -129,6 +131,19 @@ class RequestContext {
         co_return co_await error(OciError::kNotFound, "no such route");
       default:
         break;
+    }
+    // Access control covers the whole registry API (/v2/...), not the health probes.
+    if (auto* policy = parts_.access_policy) {
+      if (!policy->address_allowed(connection_.remote_address())) {
+        co_return co_await error(OciError::kDenied, "client address not allowed");
+      }
+      auto authorization = connection_.request()[http::field::authorization];
+      if (!policy->credentials_valid(std::string_view(authorization.data(), authorization.size()))) {
+        auto response = error_response(connection_, OciError::kUnauthorized,
+                                       "authentication required", ns, ex);
+        response.set(http::field::www_authenticate, "Basic realm=\"regmirror\"");
+        co_return co_await send_buffered(connection_, std::move(response), ex);
+      }
     }
     if (method != http::verb::get && method != http::verb::head) {
       co_return co_await error(OciError::kUnsupported,
@@ -154,10 +169,12 @@ class RequestContext {
       if (route.error() == config::RouteError::kNameInvalid) {
         co_return co_await error(OciError::kNameInvalid, "invalid repository name");
       }
-      co_return co_await error(OciError::kNameUnknown,
-                               "registry not served by this mirror: " +
-                                   (target.ns.empty() ? target.name.substr(0, target.name.find('/'))
-                                                      : target.ns));
+      // Computed outside co_await: GCC 12 destroys temporaries of a conditional inside a
+      // co_await expression twice.
+      std::string registry = target.ns;
+      if (registry.empty()) registry = target.name.substr(0, target.name.find('/'));
+      std::string message = "registry not served by this mirror: " + registry;
+      co_return co_await error(OciError::kNameUnknown, message);
     }
     ex.registry = route->registry->name;
     ex.repository = route->repository;

@@ -18,6 +18,9 @@ class MetadataStore;
 namespace regmirror::proxy::metrics {
 class Metrics;
 }
+namespace regmirror::proxy::server {
+class AccessPolicy;
+}
 
 namespace regmirror::proxy::registry {
 
@@ -37,6 +40,8 @@ struct RegistryHandlerParts {
   cache::AccessTracker* access = nullptr;       // last-use times for eviction
   boost::asio::thread_pool* workers = nullptr;  // for blocking work
   std::function<std::string()> readiness;       // blocking; "" when ready, else why not
+  server::AccessPolicy* access_policy = nullptr;  // who may use /v2/ (null: everyone)
+  bool serve_metrics = true;                      // false when metrics_listen is separate
 };
 
 class RegistryHandler final : public server::Handler {

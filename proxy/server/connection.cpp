@@ -8,6 +8,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/write.hpp>
+#include <unistd.h>
+
+#include <tuple>
+#include <vector>
 
 namespace regmirror::proxy::server {
 
@@ -31,11 +35,24 @@ asio::awaitable<bool> wait_writable(asio::ip::tcp::socket& socket, std::chrono::
 
 }  // namespace
 
+asio::ip::address Connection::remote_address() const {
+  boost::system::error_code ec;
+  auto endpoint = stream_.socket().remote_endpoint(ec);
+  return ec ? asio::ip::address() : endpoint.address();
+}
+
 asio::awaitable<bool> Connection::send(http::response<http::string_body> response) {
   response.keep_alive(keep_alive_);
   response.prepare_payload();
   stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await http::async_write(stream_, response, asio::as_tuple(asio::use_awaitable));
+  boost::system::error_code ec;
+  if (tls_ != nullptr) {
+    std::tie(ec, std::ignore) =
+        co_await http::async_write(*tls_, response, asio::as_tuple(asio::use_awaitable));
+  } else {
+    std::tie(ec, std::ignore) =
+        co_await http::async_write(stream_, response, asio::as_tuple(asio::use_awaitable));
+  }
   stream_.expires_never();
   co_return !ec;
 }
@@ -44,13 +61,33 @@ asio::awaitable<bool> Connection::send_header(http::response<http::empty_body>& 
   response.keep_alive(keep_alive_);
   http::response_serializer<http::empty_body> serializer(response);
   stream_.expires_after(write_timeout_);
-  auto [ec, n] =
-      co_await http::async_write_header(stream_, serializer, asio::as_tuple(asio::use_awaitable));
+  boost::system::error_code ec;
+  if (tls_ != nullptr) {
+    std::tie(ec, std::ignore) =
+        co_await http::async_write_header(*tls_, serializer, asio::as_tuple(asio::use_awaitable));
+  } else {
+    std::tie(ec, std::ignore) =
+        co_await http::async_write_header(stream_, serializer, asio::as_tuple(asio::use_awaitable));
+  }
   stream_.expires_never();
   co_return !ec;
 }
 
 asio::awaitable<bool> Connection::send_file(int fd, std::uint64_t offset, std::uint64_t length) {
+  if (tls_ != nullptr) {
+    // TLS encrypts in user space: no zero-copy path, one reused buffer.
+    std::vector<std::byte> buffer(256 * 1024);
+    while (length > 0) {
+      auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), length));
+      ssize_t n = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) co_return false;
+      if (!co_await send_bytes(std::span(buffer.data(), static_cast<std::size_t>(n)))) co_return false;
+      offset += static_cast<std::uint64_t>(n);
+      length -= static_cast<std::uint64_t>(n);
+    }
+    co_return true;
+  }
   auto& socket = stream_.socket();
   if (!socket.native_non_blocking()) {
     boost::system::error_code ec;
@@ -76,10 +113,58 @@ asio::awaitable<bool> Connection::send_file(int fd, std::uint64_t offset, std::u
 
 asio::awaitable<bool> Connection::send_bytes(std::span<const std::byte> bytes) {
   stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes.data(), bytes.size()),
-                                            asio::as_tuple(asio::use_awaitable));
+  auto buffer = asio::buffer(bytes.data(), bytes.size());
+  boost::system::error_code ec;
+  if (tls_ != nullptr) {
+    std::tie(ec, std::ignore) =
+        co_await asio::async_write(*tls_, buffer, asio::as_tuple(asio::use_awaitable));
+  } else {
+    std::tie(ec, std::ignore) =
+        co_await asio::async_write(stream_, buffer, asio::as_tuple(asio::use_awaitable));
+  }
   stream_.expires_never();
   co_return !ec;
+}
+
+std::optional<std::uint64_t> Connection::body_length() const {
+  auto field = request_.find(http::field::content_length);
+  if (field == request_.end()) return std::nullopt;
+  auto text = field->value();
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return std::stoull(std::string(text));
+}
+
+asio::awaitable<boost::system::result<std::size_t>> Connection::read_body_chunk(
+    std::span<std::byte> out, std::chrono::seconds timeout) {
+  using Result = boost::system::result<std::size_t>;
+  if (body_buffer_ == nullptr) co_return Result(boost::system::errc::make_error_code(boost::system::errc::not_supported));
+  auto length = body_length();
+  if (!length) co_return Result(boost::system::errc::make_error_code(boost::system::errc::invalid_argument));
+  auto remaining = *length - body_read_;
+  if (remaining == 0 || out.empty()) co_return Result(std::size_t{0});
+  auto want = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), remaining));
+  if (body_buffer_->size() > 0) {
+    auto n = asio::buffer_copy(asio::buffer(out.data(), want), body_buffer_->data());
+    body_buffer_->consume(n);
+    body_read_ += n;
+    co_return Result(n);
+  }
+  stream_.expires_after(timeout);
+  boost::system::error_code ec;
+  std::size_t n = 0;
+  if (tls_ != nullptr) {
+    std::tie(ec, n) = co_await tls_->async_read_some(asio::buffer(out.data(), want),
+                                                     asio::as_tuple(asio::use_awaitable));
+  } else {
+    std::tie(ec, n) = co_await stream_.async_read_some(asio::buffer(out.data(), want),
+                                                       asio::as_tuple(asio::use_awaitable));
+  }
+  stream_.expires_never();
+  if (ec) co_return Result(ec);
+  body_read_ += n;
+  co_return Result(n);
 }
 
 }  // namespace regmirror::proxy::server

@@ -11,7 +11,12 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <atomic>
+#include <boost/asio/ssl/stream_base.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <thread>
+
+#include "proxy/server/tls_context_provider.hpp"
 #include <vector>
 
 namespace regmirror::proxy::server {
@@ -26,6 +31,7 @@ struct HttpServer::Impl {
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<asio::signal_set> signals;
+  std::atomic<std::size_t> active{0};
 
   Impl(Handler& h, ServerOptions o) : handler(h), options(o) {
     if (options.threads == 0) options.threads = 1;
@@ -34,44 +40,98 @@ struct HttpServer::Impl {
     }
   }
 
-  asio::awaitable<void> session(tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
-    boost::system::error_code ignored;
-    stream.socket().set_option(tcp::no_delay(true), ignored);
-    beast::flat_buffer buffer(8192);
+  // Answers a protocol-level problem (not an OCI route) and gives up on the connection.
+  template <class Stream>
+  static asio::awaitable<void> refuse(Stream& stream, beast::tcp_stream& tcp, http::status status,
+                                      std::string text) {
+    http::response<http::string_body> res{status, 11};
+    res.set(http::field::content_type, "text/plain");
+    res.body() = std::move(text) + "\n";
+    res.keep_alive(false);
+    res.prepare_payload();
+    tcp.expires_after(std::chrono::seconds(5));
+    co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+  }
+
+  // The request loop, for plain TCP (Stream = tcp_stream) or TLS (Stream = TlsStream).
+  template <class Stream>
+  asio::awaitable<void> serve_requests(Stream& stream, beast::tcp_stream& tcp, TlsStream* tls) {
+    beast::flat_buffer buffer;  // unbounded: the parser's header_limit is the bound
+    bool first = true;
     while (true) {
       http::request_parser<http::empty_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
-      stream.expires_after(options.idle_timeout);
+      // A new connection has header_timeout to send its first request head; a kept-alive one
+      // may idle longer between requests, but each head must then arrive within header_timeout.
+      auto head_timeout = options.header_timeout;
+      if (!first && buffer.size() == 0) {
+        if (tls == nullptr) {
+          tcp.expires_after(options.idle_timeout);
+          auto [wait_ec] = co_await tcp.socket().async_wait(tcp::socket::wait_read,
+                                                            asio::as_tuple(asio::use_awaitable));
+          if (wait_ec) break;
+        } else {
+          // TLS may hold decrypted bytes the socket no longer shows: no separate idle wait.
+          head_timeout = options.idle_timeout;
+        }
+      }
+      first = false;
+      tcp.expires_after(head_timeout);
       auto [ec, n] =
           co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       if (ec) {
-        if (ec == http::error::header_limit || ec == http::error::bad_target ||
-            ec == http::error::bad_method || ec == http::error::bad_version ||
-            ec == http::error::bad_field || ec == http::error::bad_value ||
-            ec == http::error::bad_line_ending || ec == http::error::bad_content_length) {
-          bool too_large = ec == http::error::header_limit;
-          http::response<http::string_body> res{
-              too_large ? http::status::request_header_fields_too_large : http::status::bad_request,
-              11};
-          res.set(http::field::content_type, "text/plain");
-          res.body() = std::string(too_large ? "request header too large" : "malformed request") +
-                       "\n";
-          res.keep_alive(false);
-          res.prepare_payload();
-          stream.expires_after(std::chrono::seconds(5));
-          co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+        if (ec == http::error::header_limit) {
+          co_await refuse(stream, tcp, http::status::request_header_fields_too_large,
+                          "request header too large");
+        } else if (ec != http::error::end_of_stream && ec != http::error::partial_message &&
+                   ec.category() == http::make_error_code(http::error::bad_target).category()) {
+          co_await refuse(stream, tcp, http::status::bad_request, "malformed request");
         }
         break;
       }
-      stream.expires_never();
-      // A request with a body (push) is answered, then the connection is closed rather than
-      // reading a body we do not want.
+      tcp.expires_never();
+      // A request with a body (push, admin upload) can be read by the handler; the connection
+      // is closed afterwards rather than trusting that the body was consumed exactly.
       bool body_follows = !parser.is_done();
-      Connection connection(stream, parser.get(), parser.get().keep_alive() && !body_follows,
+      Connection connection(tcp, tls, parser.get(), parser.get().keep_alive() && !body_follows,
                             options.write_timeout);
+      if (body_follows) connection.attach_body_source(buffer);
       bool keep = co_await handler.handle(connection);
       if (!keep || !connection.keep_alive()) break;
+    }
+  }
+
+  asio::awaitable<void> session(tcp::socket socket) {
+    // The count covers the whole session; past the cap the client gets a clear 503.
+    struct Slot {
+      std::atomic<std::size_t>& active;
+      ~Slot() { active.fetch_sub(1); }
+    } slot{active};
+    bool over_capacity = active.fetch_add(1) >= options.max_connections;
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    if (options.tls != nullptr) {
+      auto context = options.tls->current();
+      TlsStream stream(std::move(socket), *context);
+      auto& tcp = beast::get_lowest_layer(stream);
+      tcp.expires_after(options.header_timeout);
+      auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                                  asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      if (over_capacity) {
+        co_await refuse(stream, tcp, http::status::service_unavailable, "too many connections");
+      } else {
+        co_await serve_requests(stream, tcp, &stream);
+      }
+      tcp.expires_after(std::chrono::seconds(5));
+      co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+      co_return;
+    }
+    beast::tcp_stream stream(std::move(socket));
+    if (over_capacity) {
+      co_await refuse(stream, stream, http::status::service_unavailable, "too many connections");
+    } else {
+      co_await serve_requests(stream, stream, nullptr);
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   }

@@ -1,0 +1,179 @@
+#include "proxy/app/cache_command.hpp"
+
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "proxy/app/cli_common.hpp"
+#include "proxy/registry/request_target.hpp"
+
+namespace regmirror::app {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kCacheUsage = R"(Usage: regmirror cache COMMAND [options]
+
+Inspect and manage a running mirror's cache through its admin API (admin_listen).
+
+Commands:
+  ls                 cached references: digest, size (with every blob they use), pinned, last use
+  pin REF            keep REF (e.g. k8s.gcr.io/pause:3.2) and all its blobs forever; REF must be
+                     cached already (pull or seed it first)
+  unpin REF          let REF be evicted again
+  gc                 evict least-recently-used unpinned blobs now, down to max_cache_bytes
+  verify             re-hash every blob and remove the ones whose bytes do not match
+                     (exit status 1 when any was found)
+
+Options:
+  --admin URL        admin API (default http://127.0.0.1:5001)
+  --json             print the admin API's JSON answer as is
+  --help             this text
+)";
+
+std::string percent_encode(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/' || c == ':') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  // ':' is allowed in a query, but '@' needs no escaping either; '+' would read as a space.
+  return out;
+}
+
+std::string format_time(std::int64_t unix_seconds) {
+  if (unix_seconds <= 0) return "-";
+  std::time_t t = unix_seconds;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+void print_ls(const json& doc) {
+  std::cout << std::left << std::setw(60) << "REFERENCE" << "  " << std::setw(19) << "DIGEST" << "  "
+            << std::setw(10) << "SIZE" << "  " << std::setw(6) << "PINNED" << "  LAST USE\n";
+  for (const auto& ref : doc.value("references", json::array())) {
+    auto digest = ref.value("digest", std::string());
+    if (digest.size() > 19) digest = digest.substr(0, 19);
+    std::string size = format_bytes(ref.value("size", std::uint64_t{0}));
+    if (ref.value("missing_blobs", 0) > 0) size += "+";
+    std::cout << std::left << std::setw(60) << ref.value("ref", std::string()) << "  " << std::setw(19)
+              << digest << "  " << std::setw(10) << size << "  " << std::setw(6)
+              << (ref.value("pinned", false) ? "yes" : "no") << "  "
+              << format_time(ref.value("last_use", std::int64_t{0})) << "\n";
+  }
+  std::cout << "total " << format_bytes(doc.value("total_bytes", std::uint64_t{0})) << " in "
+            << doc.value("blob_count", 0) << " blobs (pinned " << format_bytes(doc.value("pinned_bytes", std::uint64_t{0}))
+            << ", limit " << format_bytes(doc.value("max_cache_bytes", std::uint64_t{0})) << ")\n";
+}
+
+}  // namespace
+
+int run_cache_command(const std::vector<std::string>& args) {
+  std::string admin = kDefaultAdminUrl;
+  bool raw_json = false;
+  std::vector<std::string> positional;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kCacheUsage;
+      return 0;
+    } else if (arg == "--admin") {
+      if (i + 1 >= args.size()) {
+        std::cerr << "regmirror cache: --admin needs a URL\n";
+        return 2;
+      }
+      admin = args[++i];
+    } else if (arg == "--json") {
+      raw_json = true;
+    } else if (arg.starts_with("-")) {
+      std::cerr << "regmirror cache: unknown option '" << arg << "' (see regmirror cache --help)\n";
+      return 2;
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (positional.empty()) {
+    std::cerr << "regmirror cache: missing command: ls, pin, unpin, gc or verify (see --help)\n";
+    return 2;
+  }
+  auto base = normalize_base_url(admin);
+  if (base.empty()) {
+    std::cerr << "regmirror cache: --admin must be http://HOST:PORT, got '" << admin << "'\n";
+    return 2;
+  }
+  const auto& command = positional[0];
+  bool takes_ref = command == "pin" || command == "unpin";
+  bool known = takes_ref || command == "ls" || command == "gc" || command == "verify";
+  if (!known) {
+    std::cerr << "regmirror cache: unknown command '" << command << "' (ls, pin, unpin, gc, verify)\n";
+    return 2;
+  }
+  if (positional.size() != (takes_ref ? 2U : 1U)) {
+    std::cerr << "regmirror cache " << command << ": "
+              << (takes_ref ? "needs exactly one reference" : "takes no arguments") << "\n";
+    return 2;
+  }
+
+  CliHttp http;
+  HttpAnswer answer;
+  if (command == "ls") {
+    answer = http.request("GET", base + "/admin/cache");
+  } else if (command == "pin") {
+    answer = http.request("POST", base + "/admin/pins", {"Content-Type: application/json"},
+                          json{{"ref", positional[1]}}.dump());
+  } else if (command == "unpin") {
+    answer = http.request("DELETE", base + "/admin/pins?ref=" + percent_encode(positional[1]));
+  } else if (command == "gc") {
+    answer = http.request("POST", base + "/admin/gc", {"Content-Type: application/json"}, "{}");
+  } else {
+    answer = http.request("POST", base + "/admin/verify", {"Content-Type: application/json"}, "{}");
+  }
+  if (!answer.ok()) {
+    std::cerr << "regmirror cache " << command << ": " << answer.describe() << "\n";
+    return 1;
+  }
+  auto doc = json::parse(answer.body, nullptr, false);
+  if (raw_json || doc.is_discarded()) {
+    std::cout << answer.body;
+    if (command == "verify" && !doc.is_discarded() && !doc.value("bad", json::array()).empty()) return 1;
+    return 0;
+  }
+  if (command == "ls") {
+    print_ls(doc);
+  } else if (command == "pin") {
+    std::cout << "pinned " << doc.value("ref", std::string()) << " (" << doc.value("digest", std::string()) << ", "
+              << doc.value("digests", 0) << " digests, " << format_bytes(doc.value("bytes", std::uint64_t{0}))
+              << " cached";
+    if (doc.value("missing_blobs", 0) > 0) std::cout << ", " << doc.value("missing_blobs", 0) << " blobs not cached yet";
+    std::cout << ")\n";
+  } else if (command == "unpin") {
+    std::cout << "unpinned " << doc.value("ref", std::string()) << "\n";
+  } else if (command == "gc") {
+    auto removed = doc.value("removed", json::array());
+    std::uint64_t freed = 0;
+    for (const auto& blob : removed) freed += blob.value("size", std::uint64_t{0});
+    std::cout << "removed " << removed.size() << " blobs (" << format_bytes(freed) << "); cache now "
+              << format_bytes(doc.value("bytes_after", std::uint64_t{0})) << " of "
+              << format_bytes(doc.value("max_cache_bytes", std::uint64_t{0})) << "\n";
+  } else {
+    auto bad = doc.value("bad", json::array());
+    for (const auto& blob : bad) {
+      std::cout << "bad blob " << blob.value("digest", std::string()) << ": " << blob.value("reason", std::string())
+                << (blob.value("removed", false) ? " (removed)" : " (could not remove)") << "\n";
+    }
+    std::cout << "checked " << doc.value("checked", 0) << " blobs, " << bad.size() << " bad\n";
+    if (!bad.empty()) return 1;
+  }
+  return 0;
+}
+
+}  // namespace regmirror::app

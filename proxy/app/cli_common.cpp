@@ -1,0 +1,156 @@
+#include "proxy/app/cli_common.hpp"
+
+#include <sys/utsname.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace regmirror::app {
+
+std::vector<std::string> read_image_list(const std::string& path, std::string& error) {
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  if (!in) {
+    error = "cannot read image list " + path;
+    return out;
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    auto last = line.find_last_not_of(" \t\r");
+    out.push_back(line.substr(first, last - first + 1));
+  }
+  return out;
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
+  return text;
+}
+
+cache::Platform host_platform() {
+  utsname name{};
+  std::string machine = ::uname(&name) == 0 ? name.machine : "x86_64";
+  if (machine == "x86_64") return {"linux", "amd64", ""};
+  if (machine == "aarch64" || machine == "arm64") return {"linux", "arm64", ""};
+  if (machine.starts_with("armv7")) return {"linux", "arm", "v7"};
+  return {"linux", machine, ""};
+}
+
+std::string registry_base(const std::string& server, const proxy::registry::ImageReference& ref) {
+  return server + "/v2/" + ref.host + "/" + ref.repository;
+}
+
+std::vector<std::string> list_tags(CliHttp& http, const std::string& server,
+                                   const proxy::registry::ImageReference& repo,
+                                   const std::optional<std::regex>& filter, std::string& error) {
+  std::vector<std::string> tags;
+  std::string url = registry_base(server, repo) + "/tags/list?n=1000";
+  for (int page = 0; page < 100 && !url.empty(); ++page) {
+    auto answer = http.request("GET", url);
+    if (!answer.ok()) {
+      error = "listing tags of " + repo.name() + ": " + answer.describe();
+      return {};
+    }
+    auto doc = nlohmann::json::parse(answer.body, nullptr, false);
+    if (!doc.is_object()) {
+      error = "listing tags of " + repo.name() + ": the answer is not JSON";
+      return {};
+    }
+    if (doc.contains("tags") && doc["tags"].is_array()) {
+      for (const auto& tag : doc["tags"]) {
+        if (!tag.is_string()) continue;
+        auto text = tag.get<std::string>();
+        if (!filter || std::regex_match(text, *filter)) tags.push_back(text);
+      }
+    }
+    // Link: </v2/.../tags/list?n=1000&last=x>; rel="next"
+    url.clear();
+    auto link = answer.header("link");
+    auto open = link.find('<');
+    auto close = link.find('>');
+    if (open != std::string::npos && close != std::string::npos && close > open) {
+      auto target = link.substr(open + 1, close - open - 1);
+      url = target.starts_with("http") ? target : server + target;
+    }
+  }
+  return tags;
+}
+
+std::optional<FetchedManifest> fetch_manifest(CliHttp& http, const std::string& base,
+                                              const std::string& reference, std::string& error) {
+  auto answer = http.request("GET", base + "/manifests/" + reference, {kManifestAccept});
+  if (!answer.ok()) {
+    error = "manifest " + reference + ": " + answer.describe();
+    return std::nullopt;
+  }
+  auto actual = cache::digest_of(answer.body);
+  if (reference.find(':') != std::string::npos) {
+    auto wanted = cache::Digest::parse(reference);
+    if (wanted && *wanted != actual) {
+      error = "manifest " + reference + ": the mirror's bytes hash to " + actual.str();
+      return std::nullopt;
+    }
+  }
+  auto type = answer.header("content-type");
+  if (auto semi = type.find(';'); semi != std::string::npos) type.resize(semi);
+  return FetchedManifest{std::move(answer.body), type, actual};
+}
+
+std::vector<proxy::registry::ImageReference> expand_entry(CliHttp& http, const std::string& server,
+                                                   const std::string& entry,
+                                                   const std::optional<std::regex>& filter,
+                                                   std::string& error) {
+  std::string why;
+  auto ref = proxy::registry::parse_image_reference(entry, &why);
+  if (!ref) {
+    error = "bad reference '" + entry + "': " + why;
+    return {};
+  }
+  if (!ref->tag.empty() || !ref->digest.empty()) return {*ref};
+  auto tags = list_tags(http, server, *ref, filter, error);
+  if (!error.empty()) return {};
+  if (tags.empty()) {
+    error = filter ? "no tag of " + ref->name() + " matches --tags" : "no tags listed for " + ref->name();
+    return {};
+  }
+  std::vector<proxy::registry::ImageReference> out;
+  for (const auto& tag : tags) {
+    auto tagged = *ref;
+    tagged.tag = tag;
+    out.push_back(std::move(tagged));
+  }
+  return out;
+}
+
+std::vector<cache::Descriptor> select_platforms(const cache::ManifestReferences& index,
+                                                const std::vector<cache::Platform>& platforms) {
+  std::vector<cache::Descriptor> out;
+  for (const auto& child : index.manifests) {
+    if (platforms.empty()) {
+      out.push_back(child);
+      continue;
+    }
+    if (!child.platform) continue;
+    for (const auto& want : platforms) {
+      if (cache::platform_matches(want, *child.platform)) {
+        out.push_back(child);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace regmirror::app

@@ -1,0 +1,59 @@
+#pragma once
+// Small pieces shared by the cache, seed, export and import commands.
+#include <cstdint>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "cache/manifest_references.hpp"
+#include "proxy/app/cli_http.hpp"
+#include "proxy/registry/image_reference.hpp"
+
+namespace regmirror::app {
+
+inline constexpr const char* kDefaultServerUrl = "http://127.0.0.1:5000";
+inline constexpr const char* kDefaultAdminUrl = "http://127.0.0.1:5001";
+inline constexpr const char* kManifestAccept =
+    "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
+
+// One reference per line; blank lines and '#' comments ignored. Empty `error` on success.
+std::vector<std::string> read_image_list(const std::string& path, std::string& error);
+
+// "1.5 MiB"
+std::string format_bytes(std::uint64_t bytes);
+
+// linux/<this machine's architecture>.
+cache::Platform host_platform();
+
+// The mirror's registry API for one image: {server}/v2/{host}/{repository}
+std::string registry_base(const std::string& server, const proxy::registry::ImageReference& ref);
+
+// Tags of a repository as the mirror lists them (following Link pagination), optionally
+// filtered by a full-match regex. Empty `error` on success.
+std::vector<std::string> list_tags(CliHttp& http, const std::string& server,
+                                   const proxy::registry::ImageReference& repo,
+                                   const std::optional<std::regex>& filter, std::string& error);
+
+// A manifest fetched through the mirror.
+struct FetchedManifest {
+  std::string body;
+  std::string media_type;
+  cache::Digest digest;
+};
+std::optional<FetchedManifest> fetch_manifest(CliHttp& http, const std::string& base,
+                                              const std::string& reference, std::string& error);
+
+// Expands a list entry: with a tag or digest, itself; without, every listed tag (filtered).
+std::vector<proxy::registry::ImageReference> expand_entry(CliHttp& http, const std::string& server,
+                                                   const std::string& entry,
+                                                   const std::optional<std::regex>& filter,
+                                                   std::string& error);
+
+// The child manifests of an index wanted for `platforms` (empty = all of them).
+std::vector<cache::Descriptor> select_platforms(const cache::ManifestReferences& index,
+                                                const std::vector<cache::Platform>& platforms);
+
+}  // namespace regmirror::app

@@ -1,0 +1,295 @@
+#include "proxy/app/export_command.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cache/oci_layout_bundle.hpp"
+#include "cache/tar_archive.hpp"
+#include "proxy/app/cli_common.hpp"
+#include "proxy/app/temp_dir.hpp"
+
+namespace regmirror::app {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kExportUsage = R"(Usage: regmirror export --images FILE -o BUNDLE.tar [options]
+
+Write images, pulled through a running mirror, as an offline bundle: a standard OCI image
+layout tarball (oci-layout, index.json, blobs/sha256/...) that `regmirror import` loads into a
+mirror in a closed network and `skopeo copy oci-archive:BUNDLE.tar:REFERENCE ...` can read.
+Each image is listed in index.json under org.opencontainers.image.ref.name and
+io.regmirror.image.ref = its full reference (e.g. registry.k8s.io/pause:3.2 is written as
+given: k8s.gcr.io/pause:3.2). Any failure aborts the export; no partial bundle is left.
+
+  --images FILE        one reference per line ('#' comments allowed); a name without a tag
+                       or digest means every tag the registry lists
+  -o, --output FILE    the bundle to write
+  --tags REGEX         only tags that fully match REGEX (for names listed without a tag)
+  --platform OS/ARCH[/VARIANT]
+                       platforms to take from multi-platform images (repeatable; "all" for
+                       every one; default: this machine's)
+  --server URL         the mirror's registry API (default http://127.0.0.1:5000)
+  --help               this text
+)";
+
+struct ExportArgs {
+  std::string images_file;
+  std::string output;
+  std::optional<std::regex> tags;
+  std::vector<cache::Platform> platforms;
+  bool all_platforms = false;
+  std::string server = kDefaultServerUrl;
+};
+
+int parse(const std::vector<std::string>& args, ExportArgs& out) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto& arg = args[i];
+    auto value = [&](const char* name) -> const std::string* {
+      if (i + 1 >= args.size()) {
+        std::cerr << "regmirror export: " << name << " needs a value\n";
+        return nullptr;
+      }
+      return &args[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kExportUsage;
+      return 0;
+    } else if (arg == "--images") {
+      auto v = value("--images");
+      if (!v) return 2;
+      out.images_file = *v;
+    } else if (arg == "-o" || arg == "--output") {
+      auto v = value("--output");
+      if (!v) return 2;
+      out.output = *v;
+    } else if (arg == "--tags") {
+      auto v = value("--tags");
+      if (!v) return 2;
+      try {
+        out.tags = std::regex(*v, std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        std::cerr << "regmirror export: --tags: invalid regular expression '" << *v << "': " << e.what() << "\n";
+        return 2;
+      }
+    } else if (arg == "--platform") {
+      auto v = value("--platform");
+      if (!v) return 2;
+      if (*v == "all") {
+        out.all_platforms = true;
+        continue;
+      }
+      auto platform = cache::parse_platform(*v);
+      if (!platform) {
+        std::cerr << "regmirror export: --platform: expected OS/ARCH[/VARIANT] or all, got '" << *v << "'\n";
+        return 2;
+      }
+      out.platforms.push_back(*platform);
+    } else if (arg == "--server") {
+      auto v = value("--server");
+      if (!v) return 2;
+      out.server = *v;
+    } else {
+      std::cerr << "regmirror export: unknown argument '" << arg << "' (see regmirror export --help)\n";
+      return 2;
+    }
+  }
+  if (out.images_file.empty() || out.output.empty()) {
+    std::cerr << "regmirror export: --images FILE and -o BUNDLE.tar are required\n";
+    return 2;
+  }
+  auto server = normalize_base_url(out.server);
+  if (server.empty()) {
+    std::cerr << "regmirror export: --server: expected a URL like http://127.0.0.1:5000, got '" << out.server << "'\n";
+    return 2;
+  }
+  out.server = server;
+  if (out.all_platforms) out.platforms.clear();
+  else if (out.platforms.empty()) out.platforms.push_back(host_platform());
+  return -1;
+}
+
+class LayoutBuilder {
+ public:
+  LayoutBuilder(CliHttp& http, fs::path root) : http_(http), root_(std::move(root)) {}
+
+  // Stores a manifest already fetched; returns the error, if any.
+  std::string put_bytes(const cache::Digest& digest, const std::string& bytes) {
+    auto path = root_ / cache::layout_blob_path(digest);
+    if (fs::exists(path)) return {};
+    fs::create_directories(path.parent_path());
+    std::ofstream out(path, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out.flush()) return "writing " + path.string() + " failed";
+    return {};
+  }
+
+  // Downloads a blob through the mirror, verifying it on the way.
+  std::string fetch_blob(const std::string& base, const cache::Descriptor& blob) {
+    auto path = root_ / cache::layout_blob_path(blob.digest);
+    if (fs::exists(path)) return {};
+    fs::create_directories(path.parent_path());
+    auto partial = path;
+    partial += ".partial";
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    if (!out) return "cannot write " + partial.string();
+    cache::DigestHasher hasher(blob.digest.algorithm());
+    std::uint64_t size = 0;
+    auto answer = http_.download(base + "/blobs/" + blob.digest.str(), {}, [&](std::span<const std::byte> data) {
+      hasher.update(data);
+      size += data.size();
+      out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+      return static_cast<bool>(out);
+    });
+    out.close();
+    if (!answer.ok()) {
+      fs::remove(partial);
+      return "blob " + blob.digest.str() + ": " + answer.describe();
+    }
+    if (hasher.finish() != blob.digest || size != blob.size) {
+      fs::remove(partial);
+      return "blob " + blob.digest.str() + ": the mirror's bytes do not match the digest and size";
+    }
+    fs::rename(partial, path);
+    bytes_ += size;
+    return {};
+  }
+
+  std::uint64_t bytes() const { return bytes_; }
+
+ private:
+  CliHttp& http_;
+  fs::path root_;
+  std::uint64_t bytes_ = 0;
+};
+
+}  // namespace
+
+int run_export_command(const std::vector<std::string>& args) {
+  ExportArgs parsed;
+  if (int code = parse(args, parsed); code >= 0) return code;
+  std::string error;
+  auto entries = read_image_list(parsed.images_file, error);
+  if (!error.empty() || entries.empty()) {
+    std::cerr << "regmirror export: " << (error.empty() ? parsed.images_file + " lists no images" : error) << "\n";
+    return 2;
+  }
+  fs::path output = parsed.output;
+  auto parent = output.parent_path().empty() ? fs::path(".") : output.parent_path();
+  TempDir work("regmirror-export-", parent);
+  if (work.path().empty()) {
+    std::cerr << "regmirror export: cannot create a work directory next to " << output.string() << "\n";
+    return 1;
+  }
+  auto layout = work.path() / "layout";
+  fs::create_directories(layout / "blobs");
+  CliHttp http;
+  LayoutBuilder builder(http, layout);
+  json index_manifests = json::array();
+  std::size_t images = 0;
+  for (const auto& entry : entries) {
+    auto refs = expand_entry(http, parsed.server, entry, parsed.tags, error);
+    if (!error.empty()) {
+      std::cerr << "regmirror export: " << error << "\n";
+      return 1;
+    }
+    for (const auto& ref : refs) {
+      auto base = registry_base(parsed.server, ref);
+      auto fail = [&](const std::string& why) {
+        std::cerr << "regmirror export: " << ref.str() << ": " << why << "\n";
+        return 1;
+      };
+      auto top = fetch_manifest(http, base, ref.digest.empty() ? ref.tag : ref.digest, error);
+      if (!top) return fail(error);
+      auto top_refs = cache::parse_manifest_references(top->body);
+      if (!top_refs) return fail("manifest " + top->digest.str() + " is not an image manifest or index");
+      if (auto e = builder.put_bytes(top->digest, top->body); !e.empty()) return fail(e);
+      std::vector<cache::ManifestReferences> image_manifests;
+      if (top_refs->is_index) {
+        auto children = select_platforms(*top_refs, parsed.platforms);
+        if (children.empty()) return fail("no manifest for the requested platform(s) in index " + top->digest.str());
+        for (const auto& child : children) {
+          auto fetched = fetch_manifest(http, base, child.digest.str(), error);
+          if (!fetched) return fail(error);
+          auto child_refs = cache::parse_manifest_references(fetched->body);
+          if (!child_refs || child_refs->is_index) return fail("manifest " + child.digest.str() + " is not an image manifest");
+          if (auto e = builder.put_bytes(fetched->digest, fetched->body); !e.empty()) return fail(e);
+          image_manifests.push_back(std::move(*child_refs));
+        }
+      } else {
+        image_manifests.push_back(*top_refs);
+      }
+      for (const auto& image : image_manifests) {
+        for (const auto& blob : image.blobs) {
+          if (auto e = builder.fetch_blob(base, blob); !e.empty()) return fail(e);
+        }
+      }
+      auto media_type = top->media_type.empty() || top->media_type == "application/json" ? top_refs->media_type
+                                                                                           : top->media_type;
+      index_manifests.push_back({{"mediaType", media_type},
+                                 {"digest", top->digest.str()},
+                                 {"size", top->body.size()},
+                                 {"annotations",
+                                  {{cache::kRefNameAnnotation, ref.str()}, {cache::kOriginalRefAnnotation, ref.str()}}}});
+      ++images;
+      std::cout << "exported " << ref.str() << " (" << top->digest.str() << ")\n";
+    }
+  }
+  auto index_text = json{{"schemaVersion", 2},
+                         {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                         {"manifests", index_manifests}}
+                        .dump();
+  const std::string layout_marker = R"({"imageLayoutVersion":"1.0.0"})";
+  auto seal = json{{"index_digest", cache::digest_of(index_text).str()}}.dump();
+
+  // Check our own work the way import will, then write the tarball under a temporary name.
+  {
+    std::ofstream(layout / "oci-layout") << layout_marker;
+    std::ofstream(layout / "index.json") << index_text;
+    std::ofstream(layout / cache::kBundleSealFile) << seal;
+    cache::BundleContents contents;
+    if (auto problem = cache::verify_oci_layout(layout, contents); !problem.empty()) {
+      std::cerr << "regmirror export: the layout failed its own check: " << problem << "\n";
+      return 1;
+    }
+  }
+  auto partial = work.path() / "bundle.tar";
+  cache::TarWriter tar;
+  auto tar_error = tar.open(partial);
+  if (tar_error.empty()) tar_error = tar.add_bytes("oci-layout", layout_marker);
+  if (tar_error.empty()) tar_error = tar.add_directory("blobs");
+  std::vector<fs::path> blob_files;
+  for (const auto& file : fs::recursive_directory_iterator(layout / "blobs")) {
+    if (file.is_regular_file()) blob_files.push_back(file.path());
+  }
+  std::sort(blob_files.begin(), blob_files.end());
+  std::set<std::string> dirs;
+  for (const auto& file : blob_files) {
+    if (!tar_error.empty()) break;
+    auto dir = fs::relative(file.parent_path(), layout).generic_string();
+    if (dirs.insert(dir).second) tar_error = tar.add_directory(dir);
+    if (tar_error.empty()) tar_error = tar.add_file(fs::relative(file, layout).generic_string(), file);
+  }
+  if (tar_error.empty()) tar_error = tar.add_bytes("index.json", index_text);
+  if (tar_error.empty()) tar_error = tar.add_bytes(cache::kBundleSealFile, seal);
+  if (tar_error.empty()) tar_error = tar.finish();
+  if (!tar_error.empty()) {
+    std::cerr << "regmirror export: " << tar_error << "\n";
+    return 1;
+  }
+  std::error_code ec;
+  fs::rename(partial, output, ec);
+  if (ec) {
+    std::cerr << "regmirror export: cannot write " << output.string() << ": " << ec.message() << "\n";
+    return 1;
+  }
+  std::cout << "wrote " << output.string() << ": " << images << " images, " << blob_files.size() << " blobs, "
+            << format_bytes(fs::file_size(output)) << "\n";
+  return 0;
+}
+
+}  // namespace regmirror::app

@@ -1,0 +1,614 @@
+#include "proxy/registry/admin_handler.hpp"
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <vector>
+
+#include "cache/blob_store.hpp"
+#include "cache/cache_error.hpp"
+#include "cache/evictor.hpp"
+#include "cache/manifest_references.hpp"
+#include "cache/metadata_store.hpp"
+#include "cache/pin_closure.hpp"
+#include "config/config.hpp"
+#include "config/routing_table.hpp"
+#include "proxy/logging/logger.hpp"
+#include "proxy/registry/image_reference.hpp"
+#include "proxy/registry/request_target.hpp"
+#include "proxy/server/offload.hpp"
+
+namespace regmirror::proxy::registry {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using nlohmann::json;
+using server::Connection;
+
+namespace {
+
+constexpr std::size_t kUploadChunk = 1 << 20;
+constexpr std::size_t kMaxJsonBody = 16 << 20;
+constexpr auto kBodyReadTimeout = std::chrono::seconds(60);
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// What a blocking job hands back to the coroutine: a status and a JSON document.
+struct Reply {
+  http::status status = http::status::ok;
+  json body;
+};
+
+Reply fail(http::status status, std::string message) {
+  return Reply{status, json{{"error", std::move(message)}}};
+}
+
+// A reference resolved against the configured registries: the canonical pin key and where its
+// tag lives. `tag` or `digest` is set.
+struct ResolvedRef {
+  std::string key;  // "registry.k8s.io/pause:3.2" (canonical registry name)
+  cache::TagKey tag_key;
+  std::string tag;
+  std::string digest;
+};
+
+std::optional<ResolvedRef> resolve_ref(const config::RoutingTable& routes, const std::string& text,
+                                       std::string& why) {
+  auto parsed = parse_image_reference(text, &why);
+  if (!parsed) return std::nullopt;
+  if (parsed->tag.empty() && parsed->digest.empty()) {
+    why = "reference needs a tag or a digest: " + text;
+    return std::nullopt;
+  }
+  const auto* registry = routes.find(parsed->host);
+  if (registry == nullptr) {
+    why = "registry not served by this mirror: " + parsed->host;
+    return std::nullopt;
+  }
+  ResolvedRef out;
+  out.tag_key = {registry->name, parsed->repository, parsed->tag};
+  out.tag = parsed->tag;
+  out.digest = parsed->digest;
+  out.key = registry->name + "/" + parsed->repository +
+            (parsed->digest.empty() ? ":" + parsed->tag : "@" + parsed->digest);
+  return out;
+}
+
+std::optional<std::string> query_param(std::string_view target, std::string_view name) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  auto query = target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  return std::nullopt;
+}
+
+// --- blocking jobs (worker threads) ---------------------------------------------------------
+
+Reply list_cache(const AdminHandlerParts& parts) {
+  parts.evictor->flush_access();
+  std::map<cache::Digest, std::uint64_t> sizes;
+  std::uint64_t total = 0;
+  auto listed = parts.blobs->for_each([&](const cache::Digest& digest, const cache::BlobInfo& info) {
+    sizes.emplace(digest, info.size);
+    total += info.size;
+  });
+  if (!listed) return fail(http::status::internal_server_error, "listing blobs: " + listed.error().message());
+  auto tags = parts.metadata->list_all_tags();
+  if (!tags) return fail(http::status::internal_server_error, "reading tags: " + tags.error().message());
+  auto pins = parts.metadata->list_pins();
+  if (!pins) return fail(http::status::internal_server_error, "reading pins: " + pins.error().message());
+  auto records = parts.metadata->list_blob_records();
+  if (!records) {
+    return fail(http::status::internal_server_error, "reading blob records: " + records.error().message());
+  }
+  std::map<cache::Digest, std::int64_t> last_use;
+  for (const auto& [digest, record] : *records) last_use[digest] = record.last_access;
+  auto pinned = cache::pinned_digests(*parts.blobs, *parts.metadata);
+  if (!pinned) return fail(http::status::internal_server_error, "reading pins: " + pinned.error().message());
+
+  std::set<std::string> pinned_refs;
+  for (const auto& [ref, record] : *pins) pinned_refs.insert(ref);
+  std::uint64_t pinned_bytes = 0;
+  for (const auto& digest : *pinned) {
+    if (auto it = sizes.find(digest); it != sizes.end()) pinned_bytes += it->second;
+  }
+
+  auto describe = [&](const std::string& ref, const cache::Digest& digest, const std::string& media_type) {
+    auto closure = cache::manifest_closure(*parts.blobs, digest);
+    std::uint64_t bytes = 0;
+    std::int64_t last = 0;
+    std::size_t missing = 0;
+    for (const auto& member : closure) {
+      auto it = sizes.find(member);
+      if (it == sizes.end()) {
+        ++missing;
+        continue;
+      }
+      bytes += it->second;
+      if (auto used = last_use.find(member); used != last_use.end()) last = std::max(last, used->second);
+    }
+    return json{{"ref", ref},
+                {"digest", digest.str()},
+                {"media_type", media_type},
+                {"size", bytes},
+                {"cached", sizes.contains(digest)},
+                {"missing_blobs", missing},
+                {"pinned", pinned_refs.contains(ref) || pinned->contains(digest)},
+                {"last_use", last}};
+  };
+
+  json references = json::array();
+  std::set<std::string> listed_refs;
+  for (const auto& entry : *tags) {
+    auto digest = cache::Digest::parse(entry.record.digest);
+    if (!digest) continue;
+    auto ref = entry.key.registry + "/" + entry.key.repository + ":" + entry.key.tag;
+    listed_refs.insert(ref);
+    references.push_back(describe(ref, *digest, entry.record.media_type));
+  }
+  // Pins by digest (or of tags since forgotten) are references too.
+  for (const auto& [ref, record] : *pins) {
+    if (listed_refs.contains(ref) || record.digests.empty()) continue;
+    auto digest = cache::Digest::parse(record.digests.front());
+    if (!digest) continue;
+    std::string media_type;
+    if (auto manifest = parts.metadata->get_manifest(*digest); manifest && *manifest) {
+      media_type = (*manifest)->media_type;
+    }
+    references.push_back(describe(ref, *digest, media_type));
+  }
+  return Reply{http::status::ok, json{{"references", references},
+                                      {"total_bytes", total},
+                                      {"blob_count", sizes.size()},
+                                      {"pinned_bytes", pinned_bytes},
+                                      {"max_cache_bytes", parts.config->max_cache_bytes}}};
+}
+
+Reply pin(const AdminHandlerParts& parts, const std::string& body) {
+  auto doc = json::parse(body, nullptr, false);
+  if (!doc.is_object() || !doc.contains("ref") || !doc["ref"].is_string()) {
+    return fail(http::status::bad_request, "body must be a JSON object {\"ref\": \"REGISTRY/REPO:TAG\"}");
+  }
+  std::string why;
+  auto ref = resolve_ref(*parts.routes, doc["ref"].get<std::string>(), why);
+  if (!ref) return fail(http::status::bad_request, why);
+  std::string digest_text = ref->digest;
+  if (digest_text.empty()) {
+    auto tag = parts.metadata->get_tag(ref->tag_key);
+    if (!tag) return fail(http::status::internal_server_error, "reading tag: " + tag.error().message());
+    if (!*tag) return fail(http::status::not_found, "not in the cache: " + ref->key + " (pull or seed it first)");
+    digest_text = (*tag)->digest;
+  }
+  auto digest = cache::Digest::parse(digest_text);
+  if (!digest || !parts.blobs->stat(*digest)) {
+    return fail(http::status::not_found, "manifest not in the cache: " + ref->key + " (pull or seed it first)");
+  }
+  auto closure = cache::manifest_closure(*parts.blobs, *digest);
+  cache::PinRecord record;
+  record.pinned_at = unix_now();
+  record.digests.push_back(digest->str());  // the manifest first: listing and unpin rely on it
+  std::uint64_t bytes = 0;
+  std::size_t missing = 0;
+  for (const auto& member : closure) {
+    if (member != *digest) record.digests.push_back(member.str());
+    if (auto info = parts.blobs->stat(member)) {
+      bytes += info->size;
+    } else {
+      ++missing;
+    }
+  }
+  if (auto put = parts.metadata->put_pin(ref->key, record); !put) {
+    return fail(http::status::internal_server_error, "writing pin: " + put.error().message());
+  }
+  logging::info("admin_pin", {{"ref", ref->key}, {"digest", digest->str()}});
+  return Reply{http::status::ok, json{{"ref", ref->key},
+                                      {"digest", digest->str()},
+                                      {"digests", record.digests.size()},
+                                      {"bytes", bytes},
+                                      {"missing_blobs", missing}}};
+}
+
+Reply unpin(const AdminHandlerParts& parts, const std::string& text) {
+  std::string why;
+  auto ref = resolve_ref(*parts.routes, text, why);
+  // A pin written under a registry that is no longer configured can still be removed verbatim.
+  std::string key = ref ? ref->key : text;
+  auto existing = parts.metadata->get_pin(key);
+  if (!existing) return fail(http::status::internal_server_error, "reading pin: " + existing.error().message());
+  if (!*existing) {
+    if (!ref) return fail(http::status::bad_request, why);
+    return fail(http::status::not_found, "not pinned: " + key);
+  }
+  if (auto removed = parts.metadata->delete_pin(key); !removed) {
+    return fail(http::status::internal_server_error, "removing pin: " + removed.error().message());
+  }
+  logging::info("admin_unpin", {{"ref", key}});
+  return Reply{http::status::ok, json{{"ref", key}, {"unpinned", true}}};
+}
+
+Reply run_gc(const AdminHandlerParts& parts) {
+  auto report = parts.evictor->run_once();
+  json removed = json::array();
+  for (const auto& [digest, size] : report.removed) removed.push_back({{"digest", digest.str()}, {"size", size}});
+  auto bytes_removed = std::to_string(report.removed.size());
+  auto after = std::to_string(report.bytes_after);
+  logging::info("admin_gc", {{"removed", bytes_removed}, {"bytes_after", after}, {"error", report.error}});
+  Reply reply{report.error.empty() ? http::status::ok : http::status::internal_server_error,
+              json{{"bytes_before", report.bytes_before},
+                   {"bytes_after", report.bytes_after},
+                   {"blob_count", report.blob_count},
+                   {"max_cache_bytes", parts.config->max_cache_bytes},
+                   {"removed", removed}}};
+  if (!report.error.empty()) reply.body["error"] = report.error;
+  return reply;
+}
+
+// Re-hashes one blob; empty when it is intact, else why not.
+std::string check_blob(cache::BlobStore& blobs, const cache::Digest& digest) {
+  auto reader = blobs.open(digest);
+  if (!reader) return "cannot open: " + reader.error().message();
+  cache::DigestHasher hasher(digest.algorithm());
+  std::vector<std::byte> buffer(kUploadChunk);
+  std::uint64_t offset = 0;
+  const auto size = (*reader)->size();
+  while (offset < size) {
+    auto n = (*reader)->read_at(offset, buffer);
+    if (!n) return "read error: " + n.error().message();
+    if (*n == 0) return "shorter than its size";
+    hasher.update(std::span(buffer.data(), *n));
+    offset += *n;
+  }
+  auto actual = hasher.finish();
+  if (actual != digest) return "content hashes to " + actual.str();
+  return {};
+}
+
+Reply verify(const AdminHandlerParts& parts) {
+  std::vector<cache::Digest> digests;
+  auto listed = parts.blobs->for_each([&](const cache::Digest& digest, const cache::BlobInfo&) {
+    digests.push_back(digest);
+  });
+  if (!listed) return fail(http::status::internal_server_error, "listing blobs: " + listed.error().message());
+  json bad = json::array();
+  for (const auto& digest : digests) {
+    auto problem = check_blob(*parts.blobs, digest);
+    if (problem.empty()) continue;
+    // A bad copy is worse than none: a miss is fetched again, a bad blob would be served.
+    auto removed = parts.blobs->remove(digest);
+    (void)parts.metadata->delete_blob_record(digest);
+    bad.push_back({{"digest", digest.str()}, {"reason", problem}, {"removed", bool(removed)}});
+    logging::warn("admin_verify_bad_blob", {{"digest", digest.str()}, {"reason", problem}});
+  }
+  return Reply{http::status::ok, json{{"checked", digests.size()}, {"bad", bad}}};
+}
+
+// Checks that everything the import names is present, then writes manifests, tags and pins
+// in one batch.
+Reply import(const AdminHandlerParts& parts, const std::string& body) {
+  auto doc = json::parse(body, nullptr, false);
+  if (!doc.is_object()) return fail(http::status::bad_request, "import body is not a JSON object");
+  const auto now = unix_now();
+  cache::ImportBatch batch;
+  std::map<cache::Digest, std::string> media_types;
+  const json empty = json::array();
+  const auto& manifests = doc.contains("manifests") ? doc["manifests"] : empty;
+  const auto& tags = doc.contains("tags") ? doc["tags"] : empty;
+  const auto& pins = doc.contains("pins") ? doc["pins"] : empty;
+  if (!manifests.is_array() || !tags.is_array() || !pins.is_array()) {
+    return fail(http::status::bad_request, "manifests, tags and pins must be arrays");
+  }
+  for (const auto& entry : manifests) {
+    if (!entry.is_object() || !entry.contains("digest") || !entry["digest"].is_string() ||
+        !entry.contains("media_type") || !entry["media_type"].is_string()) {
+      return fail(http::status::bad_request, "each manifest needs a digest and a media_type");
+    }
+    auto digest = cache::Digest::parse(entry["digest"].get<std::string>());
+    if (!digest) return fail(http::status::bad_request, "invalid manifest digest " + entry["digest"].dump());
+    auto text = cache::read_blob_text(*parts.blobs, *digest);
+    if (!text) {
+      return fail(http::status::conflict, "manifest " + digest->str() + " was not uploaded (" +
+                                              text.error().message() + ")");
+    }
+    auto refs = cache::parse_manifest_references(*text);
+    if (!refs) return fail(http::status::bad_request, "manifest " + digest->str() + " does not parse");
+    media_types[*digest] = entry["media_type"].get<std::string>();
+    batch.manifests.emplace_back(*digest, cache::ManifestRecord{media_types[*digest], text->size()});
+  }
+  // Every config and layer of every image manifest, and every index child the bundle carries.
+  for (const auto& [digest, media_type] : media_types) {
+    auto text = cache::read_blob_text(*parts.blobs, digest);
+    auto refs = cache::parse_manifest_references(text ? *text : std::string());
+    if (!refs) return fail(http::status::conflict, "manifest " + digest.str() + " vanished during import");
+    std::size_t children = 0;
+    for (const auto& child : refs->manifests) {
+      if (media_types.contains(child.digest)) ++children;
+    }
+    if (refs->is_index && children == 0) {
+      return fail(http::status::conflict, "index " + digest.str() + " comes without any of its manifests");
+    }
+    for (const auto& blob : refs->blobs) {
+      auto info = parts.blobs->stat(blob.digest);
+      if (!info) return fail(http::status::conflict, "blob " + blob.digest.str() + " of manifest " + digest.str() + " is missing");
+      if (info->size != blob.size) {
+        return fail(http::status::conflict, "blob " + blob.digest.str() + " has " + std::to_string(info->size) +
+                                                " bytes, its manifest says " + std::to_string(blob.size));
+      }
+    }
+  }
+  std::map<std::string, cache::Digest> tag_digests;
+  for (const auto& entry : tags) {
+    if (!entry.is_object() || !entry.contains("ref") || !entry["ref"].is_string() ||
+        !entry.contains("digest") || !entry["digest"].is_string()) {
+      return fail(http::status::bad_request, "each tag needs a ref and a digest");
+    }
+    std::string why;
+    auto ref = resolve_ref(*parts.routes, entry["ref"].get<std::string>(), why);
+    if (!ref || ref->tag.empty() || !ref->digest.empty()) {
+      return fail(http::status::bad_request, "bad tag reference " + entry["ref"].dump() + (why.empty() ? "" : ": " + why));
+    }
+    auto digest = cache::Digest::parse(entry["digest"].get<std::string>());
+    if (!digest || !media_types.contains(*digest)) {
+      return fail(http::status::bad_request, "tag " + ref->key + " points to a manifest the import does not carry");
+    }
+    auto size = parts.blobs->stat(*digest);
+    batch.tags.push_back({ref->tag_key, cache::TagRecord{digest->str(), media_types[*digest],
+                                                          size ? size->size : 0, now, now}});
+    tag_digests.emplace(ref->key, *digest);
+  }
+  for (const auto& entry : pins) {
+    if (!entry.is_string()) return fail(http::status::bad_request, "pins must be reference strings");
+    std::string why;
+    auto ref = resolve_ref(*parts.routes, entry.get<std::string>(), why);
+    if (!ref) return fail(http::status::bad_request, "bad pin reference: " + why);
+    std::optional<cache::Digest> digest;
+    if (!ref->digest.empty()) {
+      digest = cache::Digest::parse(ref->digest);
+    } else if (auto it = tag_digests.find(ref->key); it != tag_digests.end()) {
+      digest = it->second;
+    }
+    if (!digest || !media_types.contains(*digest)) {
+      return fail(http::status::bad_request, "pin " + ref->key + " names nothing the import carries");
+    }
+    cache::PinRecord record;
+    record.pinned_at = now;
+    record.digests.push_back(digest->str());
+    for (const auto& member : cache::manifest_closure(*parts.blobs, *digest)) {
+      if (member != *digest) record.digests.push_back(member.str());
+    }
+    batch.pins.emplace_back(ref->key, std::move(record));
+  }
+  if (auto applied = parts.metadata->apply_import(batch); !applied) {
+    return fail(http::status::internal_server_error, "writing the index: " + applied.error().message());
+  }
+  auto counts = std::to_string(batch.manifests.size()) + "/" + std::to_string(batch.tags.size()) +
+                "/" + std::to_string(batch.pins.size());
+  logging::info("admin_import", {{"manifests_tags_pins", counts}});
+  return Reply{http::status::ok, json{{"manifests", batch.manifests.size()},
+                                      {"tags", batch.tags.size()},
+                                      {"pins", batch.pins.size()}}};
+}
+
+// --- the coroutine side --------------------------------------------------------------------
+
+class AdminRequest {
+ public:
+  AdminRequest(const AdminHandlerParts& parts, Connection& connection)
+      : parts_(parts), connection_(connection) {}
+
+  http::status status = http::status::ok;
+
+  asio::awaitable<bool> serve() {
+    const auto& request = connection_.request();
+    const auto method = request.method();
+    std::string_view target(request.target().data(), request.target().size());
+    auto path = target.substr(0, target.find('?'));
+    const AdminHandlerParts* parts = &parts_;
+
+    if (path == "/admin/cache" && method == http::verb::get) {
+      auto job = [parts] { return list_cache(*parts); };
+      {
+      Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+      co_return co_await reply(std::move(answer));
+    }
+    }
+    if (path == "/admin/pins" && method == http::verb::post) {
+      auto body = co_await read_json_body();
+      if (!body) {
+      Reply answer = fail(http::status::bad_request, "could not read the request body");
+      co_return co_await reply(std::move(answer));
+    }
+      auto job = [parts, text = std::move(*body)] { return pin(*parts, text); };
+      {
+      Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+      co_return co_await reply(std::move(answer));
+    }
+    }
+    if (path == "/admin/pins" && method == http::verb::delete_) {
+      auto ref = query_param(target, "ref");
+      if (!ref || ref->empty()) {
+      Reply answer = fail(http::status::bad_request, "missing ?ref=");
+      co_return co_await reply(std::move(answer));
+    }
+      auto job = [parts, text = std::move(*ref)] { return unpin(*parts, text); };
+      {
+      Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+      co_return co_await reply(std::move(answer));
+    }
+    }
+    if (path == "/admin/gc" && method == http::verb::post) {
+      auto job = [parts] { return run_gc(*parts); };
+      {
+      Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+      co_return co_await reply(std::move(answer));
+    }
+    }
+    if (path == "/admin/verify" && method == http::verb::post) {
+      auto job = [parts] { return verify(*parts); };
+      {
+      Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+      co_return co_await reply(std::move(answer));
+    }
+    }
+    if (path == "/admin/import" && method == http::verb::post) {
+      auto body = co_await read_json_body();
+      if (!body) {
+      Reply answer = fail(http::status::bad_request, "could not read the request body");
+      co_return co_await reply(std::move(answer));
+    }
+      auto job = [parts, text = std::move(*body)] { return import(*parts, text); };
+      {
+      Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+      co_return co_await reply(std::move(answer));
+    }
+    }
+    if (path.starts_with("/admin/blobs/")) {
+      auto digest = cache::Digest::parse(path.substr(std::string_view("/admin/blobs/").size()));
+      if (!digest) {
+      Reply answer = fail(http::status::bad_request, "invalid digest in path");
+      co_return co_await reply(std::move(answer));
+    }
+      if (method == http::verb::head || method == http::verb::get) co_return co_await head_blob(*digest);
+      if (method == http::verb::put) co_return co_await upload_blob(*digest);
+    }
+    {
+      Reply answer = fail(http::status::not_found, "no such admin route: " +
+                                                               std::string(request.method_string()) +
+                                                               " " + std::string(path));
+      co_return co_await reply(std::move(answer));
+    }
+  }
+
+ private:
+  asio::awaitable<bool> reply(Reply result) {
+    status = result.status;
+    http::response<http::string_body> response{result.status, connection_.request().version()};
+    response.set(http::field::content_type, "application/json");
+    response.set(http::field::cache_control, "no-store");
+    response.body() = result.body.dump(2) + "\n";
+    co_return co_await connection_.send(std::move(response));
+  }
+
+  asio::awaitable<std::optional<std::string>> read_json_body() {
+    auto length = connection_.body_length();
+    if (!length || *length > kMaxJsonBody) co_return std::nullopt;
+    std::string body(*length, '\0');
+    std::size_t done = 0;
+    while (done < body.size()) {
+      auto n = co_await connection_.read_body_chunk(
+          std::as_writable_bytes(std::span(body.data() + done, body.size() - done)), kBodyReadTimeout);
+      if (!n || *n == 0) co_return std::nullopt;
+      done += *n;
+    }
+    co_return body;
+  }
+
+  asio::awaitable<bool> head_blob(cache::Digest digest) {
+    auto* blobs = parts_.blobs;
+    auto job = [blobs, digest] { return blobs->stat(digest); };
+    auto info = co_await server::offload(*parts_.workers, std::move(job));
+    http::response<http::empty_body> response{info ? http::status::ok : http::status::not_found,
+                                              connection_.request().version()};
+    response.content_length(info ? info->size : 0);
+    status = response.result();
+    if (connection_.request().method() == http::verb::get) {
+      // The admin API never serves blob bytes: that is the registry port's job.
+      {
+      Reply answer = fail(http::status::method_not_allowed, "use HEAD (or the registry API)");
+      co_return co_await reply(std::move(answer));
+    }
+    }
+    co_return co_await connection_.send_header(response);
+  }
+
+  // Streams the body into the store; the store's commit verifies digest and size, so a bad or
+  // short upload never becomes visible.
+  asio::awaitable<bool> upload_blob(cache::Digest digest) {
+    auto length = connection_.body_length();
+    if (!length) {
+      Reply answer = fail(http::status::length_required, "Content-Length required");
+      co_return co_await reply(std::move(answer));
+    }
+    auto* blobs = parts_.blobs;
+    auto begin = [blobs, digest, size = *length] { return blobs->begin_write(digest, size); };
+    auto writer = co_await server::offload(*parts_.workers, std::move(begin));
+    if (!writer) {
+      {
+      Reply answer = fail(http::status::internal_server_error, "cannot store blob: " + writer.error().message());
+      co_return co_await reply(std::move(answer));
+    }
+    }
+    auto* raw = writer->get();
+    std::vector<std::byte> buffer(kUploadChunk);
+    std::uint64_t received = 0;
+    while (received < *length) {
+      auto n = co_await connection_.read_body_chunk(buffer, kBodyReadTimeout);
+      if (!n || *n == 0) {
+        raw->abort();
+        co_return false;  // the client is gone: nothing to answer
+      }
+      received += *n;
+      auto write = [raw, data = buffer.data(), size = *n] {
+        return raw->write(std::span<const std::byte>(data, size));
+      };
+      auto written = co_await server::offload(*parts_.workers, std::move(write));
+      if (!written) {
+        raw->abort();
+        {
+      Reply answer = fail(http::status::internal_server_error, "writing blob: " + written.error().message());
+      co_return co_await reply(std::move(answer));
+    }
+      }
+    }
+    auto commit = [raw] { return raw->commit(); };
+    auto committed = co_await server::offload(*parts_.workers, std::move(commit));
+    if (!committed) {
+      bool bad_content = committed.error() == cache::CacheErrc::kDigestMismatch ||
+                         committed.error() == cache::CacheErrc::kSizeMismatch;
+      {
+      Reply answer = fail(bad_content ? http::status::bad_request : http::status::internal_server_error,
+                                    "blob " + digest.str() + " rejected: " + committed.error().message());
+      co_return co_await reply(std::move(answer));
+    }
+    }
+    parts_.evictor->note_committed(*length);
+    {
+      Reply answer = Reply{http::status::created, json{{"digest", digest.str()}, {"size", *length}}};
+      co_return co_await reply(std::move(answer));
+    }
+  }
+
+  const AdminHandlerParts& parts_;
+  Connection& connection_;
+};
+
+}  // namespace
+
+asio::awaitable<bool> AdminHandler::handle(Connection& connection) {
+  const auto started = std::chrono::steady_clock::now();
+  AdminRequest request(parts_, connection);
+  bool keep = co_await request.serve();
+  auto millis = std::to_string(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+  auto status = std::to_string(static_cast<unsigned>(request.status));
+  const auto& head = connection.request();
+  auto method = std::string(head.method_string());
+  auto target = std::string(head.target());
+  logging::info("admin_request", {{"method", method}, {"target", target}, {"status", status}, {"ms", millis}});
+  co_return keep;
+}
+
+}  // namespace regmirror::proxy::registry

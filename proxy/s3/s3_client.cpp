@@ -1,0 +1,636 @@
+#include "proxy/s3/s3_client.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "proxy/s3/s3_xml.hpp"
+
+namespace regmirror::proxy::s3 {
+namespace {
+
+constexpr std::size_t kMaxPooledHandles = 32;
+constexpr std::size_t kMaxErrorBody = 64 * 1024;
+constexpr std::size_t kMaxControlBody = 16 << 20;  // listings, multipart answers
+
+std::string to_lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+std::string strip_quotes(std::string value) {
+  if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+    return value.substr(1, value.size() - 2);
+  }
+  return value;
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view text) {
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != text.npos) {
+    return std::nullopt;
+  }
+  return std::stoull(std::string(text));
+}
+
+struct Reply {
+  long status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string header(std::string_view name) const {
+    for (const auto& [k, v] : headers) {
+      if (k == name) return v;
+    }
+    return {};
+  }
+};
+
+ObjectInfo info_from(const Reply& reply) {
+  ObjectInfo info;
+  info.etag = strip_quotes(reply.header("etag"));
+  info.last_modified = reply.header("last-modified");
+  info.last_modified_unix = parse_http_or_iso_time(info.last_modified);
+  // 206: "bytes 0-9/1234" carries the whole size.
+  auto range = reply.header("content-range");
+  if (auto slash = range.rfind('/'); slash != std::string::npos) {
+    if (auto total = parse_u64(range.substr(slash + 1))) info.size = *total;
+  } else if (auto length = parse_u64(reply.header("content-length"))) {
+    info.size = *length;
+  }
+  return info;
+}
+
+// One exchange's state, shared with libcurl's C callbacks.
+struct Exchange {
+  Reply reply;
+  GetSink* sink = nullptr;
+  std::size_t max_body = 0;
+  bool sink_started = false;   // bytes reached the sink: a retry would duplicate them
+  bool sink_refused = false;
+  bool too_large = false;
+  bool error_body = false;     // non-2xx: buffer the (small) XML error instead of streaming
+  std::span<const std::byte> upload;
+  std::size_t uploaded = 0;
+};
+
+std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) noexcept {
+  auto* ex = static_cast<Exchange*>(user);
+  std::size_t n = size * count;
+  std::string_view line(data, n);
+  try {
+    if (line.rfind("HTTP/", 0) == 0) {
+      ex->reply.headers.clear();
+      auto space = line.find(' ');
+      ex->reply.status =
+          space == std::string_view::npos ? 0 : std::strtol(line.data() + space + 1, nullptr, 10);
+      return n;
+    }
+    auto trimmed = trim(line);
+    if (trimmed.empty()) {
+      if (ex->reply.status < 200) return n;
+      ex->error_body = ex->reply.status < 200 || ex->reply.status >= 300;
+      if (!ex->error_body && ex->sink != nullptr && ex->sink->on_headers) {
+        if (!ex->sink->on_headers(info_from(ex->reply))) {
+          ex->sink_refused = true;
+          return 0;
+        }
+      }
+      return n;
+    }
+    auto colon = trimmed.find(':');
+    if (colon != std::string_view::npos) {
+      ex->reply.headers.emplace_back(to_lower(trim(trimmed.substr(0, colon))),
+                                     std::string(trim(trimmed.substr(colon + 1))));
+    }
+    return n;
+  } catch (...) {
+    return 0;
+  }
+}
+
+std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) noexcept {
+  auto* ex = static_cast<Exchange*>(user);
+  std::size_t n = size * count;
+  try {
+    if (ex->sink != nullptr && !ex->error_body) {
+      ex->sink_started = true;
+      if (!ex->sink->on_data(std::span(reinterpret_cast<const std::byte*>(data), n))) {
+        ex->sink_refused = true;
+        return 0;
+      }
+      return n;
+    }
+    std::size_t limit = ex->error_body ? kMaxErrorBody : ex->max_body;
+    if (ex->reply.body.size() + n > limit) {
+      if (ex->error_body) return n;  // keep the start of an oversized error; drop the rest
+      ex->too_large = true;
+      return 0;
+    }
+    ex->reply.body.append(data, n);
+    return n;
+  } catch (...) {
+    return 0;
+  }
+}
+
+std::size_t on_read(char* buffer, std::size_t size, std::size_t count, void* user) noexcept {
+  auto* ex = static_cast<Exchange*>(user);
+  std::size_t n = std::min(size * count, ex->upload.size() - ex->uploaded);
+  std::memcpy(buffer, ex->upload.data() + ex->uploaded, n);
+  ex->uploaded += n;
+  return n;
+}
+
+int on_seek(void* user, curl_off_t offset, int origin) noexcept {
+  auto* ex = static_cast<Exchange*>(user);
+  if (origin != SEEK_SET || offset < 0 || static_cast<std::size_t>(offset) > ex->upload.size()) {
+    return CURL_SEEKFUNC_FAIL;
+  }
+  ex->uploaded = static_cast<std::size_t>(offset);
+  return CURL_SEEKFUNC_OK;
+}
+
+bool retryable_status(long status) {
+  return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+struct Request {
+  std::string method;
+  std::string key;  // raw; empty = the bucket itself
+  QueryParams query;
+  HeaderList headers;
+  std::span<const std::byte> body;
+  bool has_body = false;
+  GetSink* sink = nullptr;
+  std::size_t max_body = kMaxControlBody;
+  std::string what;  // "PUT blobs/sha256/..." for messages
+};
+
+}  // namespace
+
+std::int64_t parse_http_or_iso_time(std::string_view text) {
+  std::tm tm{};
+  std::string s(text);
+  const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S", &tm);
+  if (end == nullptr) {
+    tm = {};
+    end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  }
+  if (end == nullptr) return 0;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+struct S3Client::Impl {
+  S3ClientOptions options;
+  SigV4Signer signer;
+  std::string scheme;
+  std::string host;          // the Host header we sign and send
+  std::string base_url;      // scheme://host
+  std::string path_prefix;   // "/bucket" for path style, "" for virtual-host style
+  CURLSH* share = nullptr;
+  std::mutex share_locks[CURL_LOCK_DATA_LAST];
+  std::mutex pool_mutex;
+  std::vector<CURL*> pool;
+
+  explicit Impl(S3ClientOptions opts)
+      : options(std::move(opts)), signer(options.credentials) {
+    static std::once_flag global_init;
+    std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    auto sep = options.endpoint.find("://");
+    scheme = sep == std::string::npos ? "https" : options.endpoint.substr(0, sep);
+    std::string authority =
+        sep == std::string::npos ? options.endpoint : options.endpoint.substr(sep + 3);
+    if (auto slash = authority.find('/'); slash != std::string::npos) authority.resize(slash);
+    host = options.path_style ? authority : options.bucket + "." + authority;
+    path_prefix = options.path_style ? "/" + options.bucket : "";
+    base_url = scheme + "://" + host;
+    share = curl_share_init();
+    curl_share_setopt(share, CURLSHOPT_LOCKFUNC, &Impl::lock);
+    curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, &Impl::unlock);
+    curl_share_setopt(share, CURLSHOPT_USERDATA, this);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  }
+
+  ~Impl() {
+    for (auto* handle : pool) curl_easy_cleanup(handle);
+    curl_share_cleanup(share);
+  }
+
+  static void lock(CURL*, curl_lock_data data, curl_lock_access, void* user) noexcept {
+    static_cast<Impl*>(user)->share_locks[static_cast<std::size_t>(data)].lock();
+  }
+  static void unlock(CURL*, curl_lock_data data, void* user) noexcept {
+    static_cast<Impl*>(user)->share_locks[static_cast<std::size_t>(data)].unlock();
+  }
+
+  CURL* acquire() {
+    {
+      std::lock_guard lock(pool_mutex);
+      if (!pool.empty()) {
+        CURL* handle = pool.back();
+        pool.pop_back();
+        return handle;
+      }
+    }
+    return curl_easy_init();
+  }
+
+  void release(CURL* handle) {
+    std::lock_guard lock(pool_mutex);
+    if (pool.size() < kMaxPooledHandles) {
+      pool.push_back(handle);
+    } else {
+      curl_easy_cleanup(handle);
+    }
+  }
+
+  std::string raw_path(std::string_view key) const {
+    if (key.empty() && !path_prefix.empty()) return path_prefix;  // the bucket itself
+    return path_prefix + "/" + std::string(key);
+  }
+
+  std::string describe(const Request& request) const {
+    return request.what.empty() ? request.method + " " + request.key : request.what;
+  }
+
+  // A failed answer as an error with context. `reply.body` holds S3's XML error, if any.
+  S3Error error_from(const Request& request, const Reply& reply) const {
+    auto code = xml_value(reply.body, "Code");
+    auto message = xml_value(reply.body, "Message");
+    const std::string& bucket = options.bucket;
+    if (code == "SignatureDoesNotMatch") {
+      return {S3Errc::kSignature, "S3 refused the signature (SignatureDoesNotMatch) for bucket " +
+                                      bucket + " (check secret_key_file)"};
+    }
+    if (code == "InvalidAccessKeyId") {
+      return {S3Errc::kSignature, "S3 does not know the access key (InvalidAccessKeyId) for bucket " +
+                                      bucket + " (check access_key_file)"};
+    }
+    if (code == "RequestTimeTooSkewed") {
+      return {S3Errc::kSignature,
+              "S3 refused the request time (RequestTimeTooSkewed) for bucket " + bucket +
+                  ": this host's clock is off"};
+    }
+    if (code == "AccessDenied" || (code.empty() && reply.status == 403)) {
+      return {S3Errc::kSignature, "S3 denied access (" + (code.empty() ? "403" : code) +
+                                      ") to bucket " + bucket + " for " + describe(request)};
+    }
+    if (code == "NoSuchBucket") {
+      return {S3Errc::kNoSuchBucket, "S3 bucket " + bucket + " does not exist (NoSuchBucket)"};
+    }
+    if (code == "NoSuchKey" || code == "NoSuchUpload" || reply.status == 404) {
+      return {S3Errc::kNotFound, describe(request) + ": not found in bucket " + bucket +
+                                     (code.empty() ? "" : " (" + code + ")")};
+    }
+    if (reply.status == 412 || code == "PreconditionFailed") {
+      return {S3Errc::kPreconditionFailed, describe(request) + ": precondition failed"};
+    }
+    std::string text = describe(request) + " in bucket " + bucket + " failed: HTTP " +
+                       std::to_string(reply.status);
+    if (!code.empty()) text += " " + code;
+    if (!message.empty()) text += ": " + message;
+    return {reply.status >= 500 || reply.status == 429 ? S3Errc::kServer : S3Errc::kProtocol,
+            text};
+  }
+
+  // One attempt. Transport errors come back as S3Error; any HTTP answer as a Reply.
+  S3Result<Reply> attempt(const Request& request, Exchange& ex) {
+    const auto date = amz_date(std::chrono::system_clock::now());
+    const std::string payload_hash =
+        request.has_body ? sha256_hex(std::string_view(
+                               reinterpret_cast<const char*>(request.body.data()), request.body.size()))
+                         : sha256_hex("");
+    SignedRequest to_sign;
+    to_sign.method = request.method;
+    to_sign.raw_path = raw_path(request.key);
+    to_sign.query = request.query;
+    to_sign.headers = request.headers;
+    to_sign.headers.emplace_back("host", host);
+    to_sign.headers.emplace_back("x-amz-date", date);
+    to_sign.headers.emplace_back("x-amz-content-sha256", payload_hash);
+    to_sign.payload_sha256 = payload_hash;
+    auto authorization = signer.authorization(to_sign, date);
+
+    std::string url = base_url + encode_path(to_sign.raw_path);
+    auto query = canonical_query(request.query);
+    if (!query.empty()) url += "?" + query;
+
+    CURL* handle = acquire();
+    curl_easy_reset(handle);
+    curl_slist* list = nullptr;
+    std::vector<std::string> lines;
+    lines.reserve(to_sign.headers.size() + 3);
+    for (const auto& [name, value] : to_sign.headers) lines.push_back(name + ": " + value);
+    lines.push_back("Authorization: " + authorization);
+    lines.push_back("Expect:");  // no 100-continue round trip
+    bool has_type = std::any_of(request.headers.begin(), request.headers.end(),
+                                [](const auto& h) { return to_lower(h.first) == "content-type"; });
+    if ((request.method == "POST" || request.method == "PUT") && !has_type) {
+      lines.push_back("Content-Type:");  // not curl's form-urlencoded default
+    }
+    for (const auto& line : lines) list = curl_slist_append(list, line.c_str());
+
+    curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(handle, CURLOPT_PATH_AS_IS, 1L);  // what was signed is what is sent
+    curl_easy_setopt(handle, CURLOPT_SHARE, share);
+    curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(handle, CURLOPT_USERAGENT, "regmirror");
+    curl_easy_setopt(handle, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT,
+                     static_cast<long>(options.connect_timeout.count()));
+    curl_easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(handle, CURLOPT_LOW_SPEED_TIME,
+                     static_cast<long>(options.stall_timeout.count()));
+    if (request.sink == nullptr) {
+      curl_easy_setopt(handle, CURLOPT_TIMEOUT, static_cast<long>(options.request_timeout.count()));
+    }
+    curl_easy_setopt(handle, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (request.method == "HEAD") {
+      curl_easy_setopt(handle, CURLOPT_NOBODY, 1L);
+    } else if (request.method == "GET") {
+      curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
+    } else if (request.method == "PUT") {
+      curl_easy_setopt(handle, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(handle, CURLOPT_INFILESIZE_LARGE,
+                       static_cast<curl_off_t>(request.body.size()));
+    } else if (request.method == "POST") {
+      curl_easy_setopt(handle, CURLOPT_POST, 1L);
+      curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(request.body.size()));
+    } else {
+      curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    }
+    if (request.method == "PUT" || request.method == "POST") {
+      curl_easy_setopt(handle, CURLOPT_READFUNCTION, &on_read);
+      curl_easy_setopt(handle, CURLOPT_READDATA, &ex);
+      curl_easy_setopt(handle, CURLOPT_SEEKFUNCTION, &on_seek);
+      curl_easy_setopt(handle, CURLOPT_SEEKDATA, &ex);
+    }
+    curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, &on_header);
+    curl_easy_setopt(handle, CURLOPT_HEADERDATA, &ex);
+    curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &on_body);
+    curl_easy_setopt(handle, CURLOPT_WRITEDATA, &ex);
+    CURLcode code = curl_easy_perform(handle);
+    curl_slist_free_all(list);
+    release(handle);
+
+    if (code == CURLE_OK) return std::move(ex.reply);
+    if (ex.sink_refused) return S3Error{S3Errc::kAborted, describe(request) + ": aborted by the reader"};
+    if (ex.too_large) {
+      return S3Error{S3Errc::kProtocol, describe(request) + ": answer larger than " +
+                                            std::to_string(request.max_body) + " bytes"};
+    }
+    std::string what = describe(request) + " at " + options.endpoint + ": " + curl_easy_strerror(code);
+    if (code == CURLE_OPERATION_TIMEDOUT) return S3Error{S3Errc::kTimeout, what};
+    return S3Error{S3Errc::kConnect, what};
+  }
+
+  S3Result<Reply> perform(const Request& request) {
+    auto backoff = options.first_backoff;
+    thread_local std::mt19937 rng{std::random_device{}()};
+    for (int attempt_no = 1;; ++attempt_no) {
+      Exchange ex;
+      ex.sink = request.sink;
+      ex.max_body = request.max_body;
+      ex.upload = request.body;
+      auto result = attempt(request, ex);
+      bool last = attempt_no >= options.max_attempts || ex.sink_started;
+      if (result) {
+        if (result->status >= 200 && result->status < 300) return result;
+        if (!retryable_status(result->status) || last) return error_from(request, *result);
+      } else if (last || (result.error().code != S3Errc::kConnect &&
+                          result.error().code != S3Errc::kTimeout)) {
+        return result.error();
+      }
+      // 5xx, 429, timeouts, resets: back off (with jitter so replicas do not retry in step).
+      std::uniform_int_distribution<long> jitter(0, backoff.count() / 2);
+      std::this_thread::sleep_for(backoff + std::chrono::milliseconds(jitter(rng)));
+      backoff *= 2;
+    }
+  }
+};
+
+S3Client::S3Client(S3ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+S3Client::~S3Client() = default;
+
+const std::string& S3Client::bucket() const { return impl_->options.bucket; }
+
+S3Result<void> S3Client::check_bucket() {
+  Request request;
+  request.method = "GET";
+  request.query = {{"list-type", "2"}, {"max-keys", "1"}};
+  request.what = "list bucket " + impl_->options.bucket;
+  auto reply = impl_->perform(request);
+  if (!reply) return reply.error();
+  return {};
+}
+
+S3Result<void> S3Client::create_bucket() {
+  Request request;
+  request.method = "PUT";
+  request.has_body = true;
+  request.what = "create bucket " + impl_->options.bucket;
+  auto reply = impl_->perform(request);
+  // 409 BucketAlreadyExists/OwnedByYou: fine when it is usable with our credentials.
+  if (!reply && check_bucket()) return {};
+  if (!reply) return reply.error();
+  return {};
+}
+
+S3Result<ObjectInfo> S3Client::put_object(std::string_view key, std::string_view body,
+                                          const HeaderList& extra_headers) {
+  Request request;
+  request.method = "PUT";
+  request.key = std::string(key);
+  request.headers = extra_headers;
+  request.body = std::as_bytes(std::span(body.data(), body.size()));
+  request.has_body = true;
+  auto reply = impl_->perform(request);
+  if (!reply) return reply.error();
+  auto info = info_from(*reply);
+  info.size = body.size();
+  return info;
+}
+
+S3Result<std::optional<std::string>> S3Client::get_object(std::string_view key,
+                                                          std::size_t max_bytes) {
+  Request request;
+  request.method = "GET";
+  request.key = std::string(key);
+  request.max_body = max_bytes;
+  auto reply = impl_->perform(request);
+  if (!reply) {
+    if (reply.error().code == S3Errc::kNotFound) return std::optional<std::string>();
+    return reply.error();
+  }
+  return std::optional<std::string>(std::move(reply->body));
+}
+
+S3Result<std::optional<ObjectInfo>> S3Client::head_object(std::string_view key) {
+  Request request;
+  request.method = "HEAD";
+  request.key = std::string(key);
+  auto reply = impl_->perform(request);
+  if (!reply) {
+    if (reply.error().code == S3Errc::kNotFound) return std::optional<ObjectInfo>();
+    return reply.error();
+  }
+  return std::optional<ObjectInfo>(info_from(*reply));
+}
+
+S3Result<ObjectInfo> S3Client::get_stream(
+    std::string_view key, std::optional<std::pair<std::uint64_t, std::uint64_t>> range,
+    GetSink& sink) {
+  Request request;
+  request.method = "GET";
+  request.key = std::string(key);
+  if (range) {
+    request.headers.emplace_back(
+        "range", "bytes=" + std::to_string(range->first) + "-" + std::to_string(range->second));
+  }
+  request.sink = &sink;
+  auto reply = impl_->perform(request);
+  if (!reply) return reply.error();
+  return info_from(*reply);
+}
+
+S3Result<void> S3Client::delete_object(std::string_view key) {
+  Request request;
+  request.method = "DELETE";
+  request.key = std::string(key);
+  auto reply = impl_->perform(request);
+  if (!reply && reply.error().code != S3Errc::kNotFound) return reply.error();
+  return {};
+}
+
+S3Result<ListPage> S3Client::list(std::string_view prefix, std::string_view delimiter,
+                                  std::string_view continuation_token, int max_keys) {
+  Request request;
+  request.method = "GET";
+  request.query = {{"list-type", "2"},
+                   {"encoding-type", "url"},
+                   {"max-keys", std::to_string(max_keys)},
+                   {"prefix", std::string(prefix)}};
+  if (!delimiter.empty()) request.query.emplace_back("delimiter", std::string(delimiter));
+  if (!continuation_token.empty()) {
+    request.query.emplace_back("continuation-token", std::string(continuation_token));
+  }
+  request.what = "list " + std::string(prefix);
+  auto reply = impl_->perform(request);
+  if (!reply) return reply.error();
+  ListPage page;
+  for (const auto& contents : xml_values(reply->body, "Contents")) {
+    ListedObject object;
+    object.key = url_decode(xml_value(contents, "Key"));
+    object.info.size = parse_u64(xml_value(contents, "Size")).value_or(0);
+    object.info.etag = strip_quotes(xml_value(contents, "ETag"));
+    object.info.last_modified = xml_value(contents, "LastModified");
+    object.info.last_modified_unix = parse_http_or_iso_time(object.info.last_modified);
+    page.objects.push_back(std::move(object));
+  }
+  for (const auto& common : xml_values(reply->body, "CommonPrefixes")) {
+    page.common_prefixes.push_back(url_decode(xml_value(common, "Prefix")));
+  }
+  if (xml_value(reply->body, "IsTruncated") == "true") {
+    page.next_token = xml_value(reply->body, "NextContinuationToken");
+    if (page.next_token.empty()) {
+      return S3Error{S3Errc::kProtocol, "list " + std::string(prefix) +
+                                            ": truncated listing without a continuation token"};
+    }
+  }
+  return page;
+}
+
+S3Result<std::string> S3Client::create_multipart(std::string_view key) {
+  Request request;
+  request.method = "POST";
+  request.key = std::string(key);
+  request.query = {{"uploads", ""}};
+  request.has_body = true;
+  request.what = "create multipart upload " + std::string(key);
+  auto reply = impl_->perform(request);
+  if (!reply) return reply.error();
+  auto id = xml_value(reply->body, "UploadId");
+  if (id.empty()) return S3Error{S3Errc::kProtocol, request.what + ": no UploadId in the answer"};
+  return id;
+}
+
+S3Result<std::string> S3Client::upload_part(std::string_view key, std::string_view upload_id,
+                                            int part_number, std::span<const std::byte> data) {
+  Request request;
+  request.method = "PUT";
+  request.key = std::string(key);
+  request.query = {{"partNumber", std::to_string(part_number)},
+                   {"uploadId", std::string(upload_id)}};
+  request.body = data;
+  request.has_body = true;
+  request.what = "upload part " + std::to_string(part_number) + " of " + std::string(key);
+  auto reply = impl_->perform(request);
+  if (!reply) return reply.error();
+  auto etag = strip_quotes(reply->header("etag"));
+  if (etag.empty()) return S3Error{S3Errc::kProtocol, request.what + ": no ETag in the answer"};
+  return etag;
+}
+
+S3Result<void> S3Client::complete_multipart(std::string_view key, std::string_view upload_id,
+                                            const std::vector<std::string>& part_etags) {
+  std::string xml = "<CompleteMultipartUpload>";
+  for (std::size_t i = 0; i < part_etags.size(); ++i) {
+    xml += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>\"" +
+           xml_escape(part_etags[i]) + "\"</ETag></Part>";
+  }
+  xml += "</CompleteMultipartUpload>";
+  Request request;
+  request.method = "POST";
+  request.key = std::string(key);
+  request.query = {{"uploadId", std::string(upload_id)}};
+  request.body = std::as_bytes(std::span(xml.data(), xml.size()));
+  request.has_body = true;
+  request.what = "complete multipart upload " + std::string(key);
+  auto reply = impl_->perform(request);
+  if (!reply) return reply.error();
+  // S3 may answer 200 with an <Error> body when completion fails late.
+  if (reply->body.find("<Error>") != std::string::npos) {
+    auto failed = *reply;
+    failed.status = 500;
+    return impl_->error_from(request, failed);
+  }
+  return {};
+}
+
+S3Result<void> S3Client::abort_multipart(std::string_view key, std::string_view upload_id) {
+  Request request;
+  request.method = "DELETE";
+  request.key = std::string(key);
+  request.query = {{"uploadId", std::string(upload_id)}};
+  request.what = "abort multipart upload " + std::string(key);
+  auto reply = impl_->perform(request);
+  if (!reply && reply.error().code != S3Errc::kNotFound) return reply.error();
+  return {};
+}
+
+std::string S3Client::presign_get(std::string_view key, std::chrono::seconds expiry) const {
+  auto raw = impl_->raw_path(key);
+  auto date = amz_date(std::chrono::system_clock::now());
+  return impl_->base_url + encode_path(raw) + "?" +
+         impl_->signer.presign_query("GET", raw, impl_->host, date, expiry);
+}
+
+}  // namespace regmirror::proxy::s3

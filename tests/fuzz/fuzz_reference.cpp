@@ -1,0 +1,82 @@
+// Repository/tag/host grammar and upstream path templates (config/reference.hpp,
+// config/path_template.hpp). Input: "<template>\n<repository>" (no '\n': the whole input is
+// tried as repository, tag, host and template).
+//
+// Properties: the repository and tag checks agree with an independent std::regex reading of
+// the distribution grammar; a template that passed check_path_template gives a valid
+// repository or an error, and fails on a valid multi-segment name only by length.
+#include <cstddef>
+#include <cstdint>
+#include <regex>
+#include <string_view>
+
+#include "config/path_template.hpp"
+#include "config/reference.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
+
+namespace {
+
+using namespace regmirror::config;
+
+// Written from the distribution reference grammar, independently of reference.cpp.
+const std::regex& repository_regex() {
+  static const std::regex rx(
+      "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*)*");
+  return rx;
+}
+
+const std::regex& tag_regex() {
+  static const std::regex rx("[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}");
+  return rx;
+}
+
+// libstdc++'s std::regex recurses per character; keep the oracle to sizes it handles.
+constexpr std::size_t kOracleMax = 400;
+
+void check_name(std::string_view s) {
+  bool repo = is_valid_repository(s);
+  bool tag = is_valid_tag(s);
+  bool host = is_valid_registry_host(s);
+  if (s.size() <= kOracleMax) {
+    std::string text(s);
+    bool want_repo = s.size() <= kMaxRepositoryLength && std::regex_match(text, repository_regex());
+    FUZZ_CHECK(repo == want_repo);
+    FUZZ_CHECK(tag == std::regex_match(text, tag_regex()));
+  }
+  if (host) {
+    for (char c : s) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '.' || c == '-' || c == ':';
+      FUZZ_CHECK(ok);  // a host never carries '/', '%', NUL or spaces into a URL
+    }
+  }
+}
+
+void check_template(std::string_view tmpl, std::string_view repository) {
+  auto error = check_path_template(tmpl);
+  if (!error.empty()) return;
+  auto expansion = expand_path_template(tmpl, repository);
+  if (expansion) FUZZ_CHECK(is_valid_repository(expansion.repository));
+  if (is_valid_repository(repository) && repository.find('/') != std::string_view::npos) {
+    // {owner}, {basename} and {repo} of a valid name start and end with an alphanumeric, like
+    // the names the template was checked with, so only the length can break the result.
+    if (!expansion) FUZZ_CHECK(expansion.repository.size() > kMaxRepositoryLength);
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  auto newline = input.find('\n');
+  if (newline == std::string_view::npos) {
+    check_name(input);
+    check_template(input, "owner/repository/image");
+    return 0;
+  }
+  auto tmpl = input.substr(0, newline);
+  auto repository = input.substr(newline + 1);
+  check_name(repository);
+  check_template(tmpl, repository);
+  return 0;
+}
