@@ -24,6 +24,7 @@
 #include "proxy/metrics/metrics.hpp"
 #include "proxy/registry/admin_handler.hpp"
 #include "proxy/registry/blob_fetcher.hpp"
+#include "proxy/registry/hot_manifest_cache.hpp"
 #include "proxy/registry/manifest_service.hpp"
 #include "proxy/registry/registry_handler.hpp"
 #include "proxy/registry/upstream_chain.hpp"
@@ -265,7 +266,9 @@ int run_serve_command(const std::vector<std::string>& args) {
     });
   };
 
-  proxy::registry::ManifestService manifests(**blobs, **metadata, metrics, unix_now, cfg.offline);
+  proxy::registry::HotManifestCache hot_manifests(64ULL << 20);
+  proxy::registry::ManifestService manifests(**blobs, **metadata, metrics, unix_now, cfg.offline,
+                                             &hot_manifests);
   proxy::registry::BlobFetcher fetcher(
       **blobs, metrics,
       [&workers](std::function<void()> job) { boost::asio::post(workers, std::move(job)); },
@@ -281,6 +284,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   parts.blobs = blobs->get();
   parts.metadata = metadata->get();
   parts.manifests = &manifests;
+  parts.hot = &hot_manifests;
   parts.fetcher = &fetcher;
   parts.metrics = &metrics;
   parts.access = &access;

@@ -241,7 +241,7 @@ Reply unpin(const AdminHandlerParts& parts, const std::string& text) {
 }
 
 Reply run_gc(const AdminHandlerParts& parts) {
-  auto report = parts.evictor->run_once();
+  auto report = parts.evictor->run_once(/*operator_request=*/true);
   json removed = json::array();
   for (const auto& [digest, size] : report.removed) removed.push_back({{"digest", digest.str()}, {"size", size}});
   auto bytes_removed = std::to_string(report.removed.size());

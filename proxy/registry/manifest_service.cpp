@@ -7,6 +7,7 @@
 #include "config/reference.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/metrics.hpp"
+#include "proxy/registry/hot_manifest_cache.hpp"
 #include "proxy/registry/upstream_chain.hpp"
 
 namespace regmirror::proxy::registry {
@@ -113,17 +114,30 @@ ManifestAnswer upstream_failure(const ChainOutcome& outcome, const std::string& 
 }  // namespace
 
 ManifestService::ManifestService(cache::BlobStore& blobs, cache::MetadataStore& metadata,
-                                 metrics::Metrics& metrics, Clock clock, bool offline)
+                                 metrics::Metrics& metrics, Clock clock, bool offline,
+                                 HotManifestCache* hot)
     : blobs_(blobs), metadata_(metadata), metrics_(metrics), clock_(std::move(clock)),
-      offline_(offline) {}
+      offline_(offline), hot_(hot) {}
 
 ManifestAnswer ManifestService::get(const UpstreamChain& chain, const std::string& repository,
                                     const std::string& reference) {
   auto answer = reference.find(':') != std::string::npos ? by_digest(chain, repository, reference)
                                                          : by_tag(chain, repository, reference);
   if (!answer.error) {
-    metrics_.cache_outcome(reference.find(':') != std::string::npos ? "manifest" : "tag",
-                           outcome_label(answer.outcome));
+    bool is_tag = reference.find(':') == std::string::npos;
+    metrics_.cache_outcome(is_tag ? "tag" : "manifest", outcome_label(answer.outcome));
+    if (hot_ != nullptr) {
+      hot_->put(std::make_shared<const HotManifest>(
+          HotManifest{answer.digest, answer.media_type, answer.body}));
+      auto key = HotManifestCache::tag_key(chain.registry().name, repository, reference);
+      if (is_tag && answer.outcome != CacheOutcome::kStale) {
+        hot_->put_tag(key, answer.digest, answer.validated_at);
+      } else if (is_tag) {
+        hot_->drop_tag(key);
+      }
+    }
+  } else if (hot_ != nullptr && reference.find(':') == std::string::npos) {
+    hot_->drop_tag(HotManifestCache::tag_key(chain.registry().name, repository, reference));
   }
   return answer;
 }
@@ -178,8 +192,8 @@ ManifestAnswer ManifestService::by_tag(const UpstreamChain& chain, const std::st
   }
   const auto now = clock_();
   auto serve_local = [&](CacheOutcome outcome) {
-    return ManifestAnswer{std::nullopt, {}, {}, local->body, local->media_type, record->digest,
-                          outcome};
+    return ManifestAnswer{std::nullopt, {},      {},      local->body, local->media_type,
+                          record->digest, outcome, record->validated_at};
   };
 
   if (local) {
@@ -205,8 +219,8 @@ ManifestAnswer ManifestService::by_tag(const UpstreamChain& chain, const std::st
           cache::TagRecord updated{current->str(), moved->media_type, moved->body.size(), now,
                                    now};
           (void)metadata_.put_tag(key, updated);
-          return {std::nullopt, {}, {}, std::move(moved->body), std::move(moved->media_type),
-                  current->str(), CacheOutcome::kHit};
+          return {std::nullopt,       {}, {}, std::move(moved->body), std::move(moved->media_type),
+                  current->str(), CacheOutcome::kHit, now};
         }
       }
       // Otherwise fall through to a GET.
@@ -246,8 +260,8 @@ ManifestAnswer ManifestService::by_tag(const UpstreamChain& chain, const std::st
     logging::error("index_write_failed",
                    {{"repo", repository}, {"tag", tag}, {"error", put.error().message()}});
   }
-  return {std::nullopt, {}, {}, std::move(outcome.response->body), std::move(media_type),
-          digest->str(), CacheOutcome::kMiss};
+  return {std::nullopt,  {}, {}, std::move(outcome.response->body), std::move(media_type),
+          digest->str(), CacheOutcome::kMiss, now};
 }
 
 }  // namespace regmirror::proxy::registry

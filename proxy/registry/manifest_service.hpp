@@ -23,6 +23,7 @@ class Metrics;
 namespace regmirror::proxy::registry {
 
 class UpstreamChain;
+class HotManifestCache;
 
 inline constexpr std::size_t kMaxManifestBytes = 4 << 20;  // like distribution
 
@@ -34,14 +35,17 @@ struct ManifestAnswer {
   std::string media_type;
   std::string digest;
   CacheOutcome outcome = CacheOutcome::kNone;
+  std::int64_t validated_at = 0;  // tags: when an upstream last confirmed the digest
 };
 
 class ManifestService {
  public:
   using Clock = std::function<std::int64_t()>;  // unix seconds
 
+  // `hot` (optional) is fed every manifest served and every tag validated.
   ManifestService(cache::BlobStore& blobs, cache::MetadataStore& metadata,
-                  metrics::Metrics& metrics, Clock clock, bool offline);
+                  metrics::Metrics& metrics, Clock clock, bool offline,
+                  HotManifestCache* hot = nullptr);
 
   // `repository` is the client's (routed, validated); `reference` a tag or a digest as sent.
   ManifestAnswer get(const UpstreamChain& chain, const std::string& repository,
@@ -58,6 +62,7 @@ class ManifestService {
   metrics::Metrics& metrics_;
   Clock clock_;
   bool offline_;
+  HotManifestCache* hot_;
 };
 
 }  // namespace regmirror::proxy::registry

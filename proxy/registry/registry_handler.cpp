@@ -14,6 +14,7 @@
 #include "proxy/metrics/metrics.hpp"
 #include "proxy/registry/blob_fetcher.hpp"
 #include "proxy/registry/byte_range.hpp"
+#include "proxy/registry/hot_manifest_cache.hpp"
 #include "proxy/registry/manifest_service.hpp"
 #include "proxy/registry/request_target.hpp"
 #include "proxy/registry/tag_list_service.hpp"
@@ -211,6 +212,12 @@ class RequestContext {
 
   asio::awaitable<bool> manifest(const UpstreamChain& chain, const std::string& repository,
                                  const std::string& reference) {
+    if (auto hot = hot_manifest(chain, repository, reference)) {
+      ex.outcome = CacheOutcome::kHit;
+      parts_.metrics->cache_outcome(reference.find(':') == std::string::npos ? "tag" : "manifest",
+                                    "hit");
+      co_return co_await send_manifest(*hot, CacheOutcome::kHit);
+    }
     auto* service = parts_.manifests;
     const auto* chain_ptr = &chain;
     // Named, not a temporary inside co_await: GCC 12 destroys such lambda temporaries twice.
@@ -220,14 +227,31 @@ class RequestContext {
     auto answer = co_await server::offload(*parts_.workers, std::move(job));
     ex.outcome = answer.outcome;
     if (answer.error) co_return co_await error(*answer.error, answer.message, answer.retry_after);
-    if (auto served = cache::Digest::parse(answer.digest)) parts_.access->touch(*served, unix_now());
+    HotManifest served{std::move(answer.digest), std::move(answer.media_type),
+                       std::move(answer.body)};
+    co_return co_await send_manifest(served, answer.outcome);
+  }
+
+  // A manifest by digest, or a tag within its TTL, straight from memory.
+  std::shared_ptr<const HotManifest> hot_manifest(const UpstreamChain& chain,
+                                                  const std::string& repository,
+                                                  const std::string& reference) {
+    if (parts_.hot == nullptr) return nullptr;
+    if (reference.find(':') != std::string::npos) return parts_.hot->by_digest(reference);
+    auto hit = parts_.hot->by_tag(HotManifestCache::tag_key(chain.registry().name, repository, reference));
+    if (!hit || unix_now() - hit->validated_at >= chain.registry().tag_ttl.count()) return nullptr;
+    return hit->manifest;
+  }
+
+  asio::awaitable<bool> send_manifest(const HotManifest& manifest, CacheOutcome outcome) {
+    if (auto served = cache::Digest::parse(manifest.digest)) parts_.access->touch(*served, unix_now());
     StringResponse response{http::status::ok, connection_.request().version()};
     common_headers(response, ns);
-    response.set(http::field::content_type, answer.media_type);
-    response.set("Docker-Content-Digest", answer.digest);
-    response.set(http::field::etag, "\"" + answer.digest + "\"");
-    response.set("X-Cache", x_cache_value(answer.outcome));
-    response.body() = std::move(answer.body);
+    response.set(http::field::content_type, manifest.media_type);
+    response.set("Docker-Content-Digest", manifest.digest);
+    response.set(http::field::etag, "\"" + manifest.digest + "\"");
+    response.set("X-Cache", x_cache_value(outcome));
+    response.body() = manifest.body;
     co_return co_await send_buffered(connection_, std::move(response), ex);
   }
 
@@ -270,7 +294,8 @@ class RequestContext {
     }
     response.content_length(length);
     ex.status = response.result_int();
-    ok = co_await connection_.send_header(response);
+    bool body_follows = connection_.request().method() != http::verb::head && length > 0;
+    ok = co_await connection_.send_header(response, body_follows);
     if (!ok || connection_.request().method() == http::verb::head || length == 0) {
       co_return std::nullopt;
     }

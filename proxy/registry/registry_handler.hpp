@@ -26,6 +26,7 @@ namespace regmirror::proxy::registry {
 
 class UpstreamChain;
 class ManifestService;
+class HotManifestCache;
 class BlobFetcher;
 
 struct RegistryHandlerParts {
@@ -35,6 +36,7 @@ struct RegistryHandlerParts {
   cache::BlobStore* blobs = nullptr;
   cache::MetadataStore* metadata = nullptr;
   ManifestService* manifests = nullptr;
+  HotManifestCache* hot = nullptr;  // answers hot manifests without leaving the network thread
   BlobFetcher* fetcher = nullptr;
   metrics::Metrics* metrics = nullptr;
   cache::AccessTracker* access = nullptr;       // last-use times for eviction

@@ -1,6 +1,9 @@
 #include "proxy/server/connection.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -22,9 +25,15 @@ namespace {
 
 constexpr std::size_t kSendfileChunk = 4 << 20;
 
+void set_cork(asio::ip::tcp::socket& socket, bool on) {
+  int value = on ? 1 : 0;
+  ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof value);
+}
+
 // Waits until the socket can take more bytes, or the deadline passes (false).
-asio::awaitable<bool> wait_writable(asio::ip::tcp::socket& socket, std::chrono::seconds timeout) {
-  asio::steady_timer timer(socket.get_executor(), timeout);
+asio::awaitable<bool> wait_writable(asio::ip::tcp::socket& socket, asio::steady_timer& timer,
+                                    std::chrono::seconds timeout) {
+  timer.expires_after(timeout);
   auto result =
       co_await (socket.async_wait(asio::ip::tcp::socket::wait_write, asio::as_tuple(asio::use_awaitable)) ||
                 timer.async_wait(asio::as_tuple(asio::use_awaitable)));
@@ -57,8 +66,10 @@ asio::awaitable<bool> Connection::send(http::response<http::string_body> respons
   co_return !ec;
 }
 
-asio::awaitable<bool> Connection::send_header(http::response<http::empty_body>& response) {
+asio::awaitable<bool> Connection::send_header(http::response<http::empty_body>& response,
+                                              bool body_follows) {
   response.keep_alive(keep_alive_);
+  if (body_follows && tls_ == nullptr) set_cork(stream_.socket(), true);
   http::response_serializer<http::empty_body> serializer(response);
   stream_.expires_after(write_timeout_);
   boost::system::error_code ec;
@@ -96,6 +107,11 @@ asio::awaitable<bool> Connection::send_file(int fd, std::uint64_t offset, std::u
   }
   auto position = static_cast<off_t>(offset);
   std::uint64_t remaining = length;
+  asio::steady_timer timer(socket.get_executor());
+  struct Uncork {
+    asio::ip::tcp::socket& socket;
+    ~Uncork() { set_cork(socket, false); }  // flushes the last partial segment
+  } uncork{socket};
   while (remaining > 0) {
     auto chunk = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kSendfileChunk));
     ssize_t sent = ::sendfile(socket.native_handle(), fd, &position, chunk);
@@ -106,7 +122,7 @@ asio::awaitable<bool> Connection::send_file(int fd, std::uint64_t offset, std::u
     if (sent == 0) co_return false;  // the file is shorter than promised
     if (errno == EINTR) continue;
     if (errno != EAGAIN) co_return false;
-    if (!co_await wait_writable(socket, write_timeout_)) co_return false;
+    if (!co_await wait_writable(socket, timer, write_timeout_)) co_return false;
   }
   co_return true;
 }

@@ -42,8 +42,10 @@ class Connection {
   boost::asio::any_io_executor executor() { return stream_.get_executor(); }
 
   boost::asio::awaitable<bool> send(http::response<http::string_body> response);
-  // Writes the head only; Content-Length must be set by the caller.
-  boost::asio::awaitable<bool> send_header(http::response<http::empty_body>& response);
+  // Writes the head only; Content-Length must be set by the caller. With `body_follows` on
+  // plain TCP the head is corked and leaves in the same segments as the body's first bytes.
+  boost::asio::awaitable<bool> send_header(http::response<http::empty_body>& response,
+                                           bool body_follows = false);
   // Body bytes [offset, offset + length) of `fd`: sendfile(2) on plain TCP, pread + write
   // through TLS.
   boost::asio::awaitable<bool> send_file(int fd, std::uint64_t offset, std::uint64_t length);
