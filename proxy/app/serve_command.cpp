@@ -29,6 +29,7 @@
 #include "proxy/registry/registry_handler.hpp"
 #include "proxy/registry/upstream_chain.hpp"
 #include "proxy/server/access_policy.hpp"
+#include "proxy/s3/s3_tier.hpp"
 #include "proxy/server/http_server.hpp"
 #include "proxy/server/tls_context_provider.hpp"
 #include "proxy/upstream/upstream_client.hpp"
@@ -207,6 +208,21 @@ int run_serve_command(const std::vector<std::string>& args) {
     return 1;
   }
 
+  // The shared bucket tier: ManifestService and the handler's metadata go through it; the
+  // network-thread fast path keeps opening the local store (a miss never blocks on S3 there).
+  std::unique_ptr<proxy::s3::S3Tier> tier;
+  if (cfg.storage.s3) {
+    std::string s3_error;
+    tier = proxy::s3::make_s3_tier(cfg, **blobs, **metadata, &s3_error);
+    if (!tier) {
+      logging::error("startup_failed", {{"what", "open S3 tier"}, {"error", s3_error}});
+      return 1;
+    }
+  }
+  cache::BlobStore& shared_blobs = tier ? static_cast<cache::BlobStore&>(*tier->blobs) : **blobs;
+  cache::MetadataStore& shared_metadata =
+      tier ? static_cast<cache::MetadataStore&>(*tier->metadata) : **metadata;
+
   proxy::metrics::Metrics metrics;
   proxy::upstream::ClientOptions client_options;
   client_options.connect_timeout = cfg.limits.upstream_connect_timeout;
@@ -267,7 +283,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   };
 
   proxy::registry::HotManifestCache hot_manifests(64ULL << 20);
-  proxy::registry::ManifestService manifests(**blobs, **metadata, metrics, unix_now, cfg.offline,
+  proxy::registry::ManifestService manifests(shared_blobs, shared_metadata, metrics, unix_now, cfg.offline,
                                              &hot_manifests);
   proxy::registry::BlobFetcher fetcher(
       **blobs, metrics,
@@ -277,12 +293,15 @@ int run_serve_command(const std::vector<std::string>& args) {
         if (evictor.note_committed(bytes)) queue_eviction();
       });
 
+  fetcher.set_tier(tier.get());
+
   proxy::registry::RegistryHandlerParts parts;
   parts.config = &cfg;
   parts.routes = &routes;
   parts.chains = &chains;
   parts.blobs = blobs->get();
-  parts.metadata = metadata->get();
+  parts.metadata = &shared_metadata;
+  parts.s3 = tier.get();
   parts.manifests = &manifests;
   parts.hot = &hot_manifests;
   parts.fetcher = &fetcher;

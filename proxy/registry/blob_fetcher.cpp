@@ -5,6 +5,7 @@
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/metrics.hpp"
 #include "proxy/registry/upstream_chain.hpp"
+#include "proxy/s3/s3_tier.hpp"
 
 namespace regmirror::proxy::registry {
 namespace {
@@ -21,6 +22,33 @@ std::optional<std::uint64_t> parse_length(const std::string& value) {
 BlobFetcher::BlobFetcher(cache::BlobStore& blobs, metrics::Metrics& metrics, Spawn spawn,
                          std::function<void(std::uint64_t)> committed)
     : blobs_(blobs), metrics_(metrics), spawn_(std::move(spawn)), committed_(std::move(committed)) {}
+
+// Streams the bucket's copy into a local-only writer (no re-upload), shared with every client
+// of the download like an upstream transfer.
+bool BlobFetcher::fill_from_bucket(BlobDownload& download) {
+  const auto& digest = download.digest();
+  s3::GetSink sink;
+  sink.on_headers = [&](const s3::ObjectInfo& info) {
+    auto writer = blobs_.begin_write(digest, info.size);
+    if (!writer) {
+      download.fail(OciError::kInternal, "cannot create cache file for " + digest.str() + ": " +
+                                             writer.error().message());
+      return false;
+    }
+    download.begin_streaming(std::move(*writer), info.size);
+    return true;
+  };
+  sink.on_data = [&](std::span<const std::byte> data) { return download.append(data); };
+  auto result = tier_->bucket_blobs->stream(digest, sink);
+  if (!download.started()) return false;  // not in the bucket, or it failed before a byte
+  if (!result) {
+    download.fail(OciError::kUnavailable,
+                  "bucket transfer of " + digest.str() + " failed: " + result.error().message);
+  } else {
+    download.finish();
+  }
+  return true;
+}
 
 std::shared_ptr<BlobDownload> BlobFetcher::start_or_join(const UpstreamChain& chain,
                                                          const std::string& repository,
@@ -53,6 +81,23 @@ void BlobFetcher::run(std::shared_ptr<BlobDownload> download, const UpstreamChai
   std::string failure;
   std::string source;
 
+  // Bucket first; else one replica fetches under a lease while the others wait for the
+  // object (bounded), then fall back to fetching themselves.
+  bool holds_lease = false;
+  if (tier_ != nullptr) {
+    if (fill_from_bucket(*download)) {
+      source = "bucket";
+    } else if (tier_->lease->try_acquire(digest)) {
+      holds_lease = true;
+    } else if (tier_->lease->wait_for_object(digest,
+                                             std::chrono::steady_clock::now() + tier_->lease_wait) &&
+               fill_from_bucket(*download)) {
+      source = "bucket";
+    }
+  }
+  cache::BlobStore& sink_store =
+      tier_ != nullptr ? static_cast<cache::BlobStore&>(*tier_->blobs) : blobs_;
+
   for (std::size_t i = 0; i < chain.size() && !download->started(); ++i) {
     auto target = chain.target(i, repository);
     if (!target) continue;
@@ -68,7 +113,7 @@ void BlobFetcher::run(std::shared_ptr<BlobDownload> download, const UpstreamChai
         return false;
       }
       auto total = parse_length(response.header("content-length"));
-      auto writer = blobs_.begin_write(digest, total);
+      auto writer = sink_store.begin_write(digest, total);  // tees into the bucket
       if (!writer) {
         download->fail(OciError::kInternal,
                        "cannot create cache file for " + digest.str() + ": " +
@@ -113,6 +158,7 @@ void BlobFetcher::run(std::shared_ptr<BlobDownload> download, const UpstreamChai
     }
   }
 
+  if (holds_lease) tier_->lease->release(digest);  // after commit: the object is visible
   auto status = download->status();
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (status.state == BlobDownload::State::kComplete) {

@@ -14,6 +14,10 @@ namespace regmirror::proxy::metrics {
 class Metrics;
 }
 
+namespace regmirror::proxy::s3 {
+struct S3Tier;
+}
+
 namespace regmirror::proxy::registry {
 
 class UpstreamChain;
@@ -27,6 +31,11 @@ class BlobFetcher {
   BlobFetcher(cache::BlobStore& blobs, metrics::Metrics& metrics, Spawn spawn,
               std::function<void(std::uint64_t)> committed = {});
 
+  // The shared bucket (null: local only). With it, a miss is filled from the bucket first, a
+  // lease in the bucket lets one replica fetch from the upstream while the others wait for
+  // the object, and upstream writes tee into the bucket. Call before serving.
+  void set_tier(s3::S3Tier* tier) { tier_ = tier; }
+
   // The running download for `digest`, a new one, or nullptr when the blob is already in the
   // store (committed since the caller looked): open it from the store then.
   // `chain` must outlive the download (chains live as long as the server).
@@ -38,7 +47,11 @@ class BlobFetcher {
   void run(std::shared_ptr<BlobDownload> download, const UpstreamChain& chain,
            std::string repository);
 
+  // true: settled from the bucket (complete or failed); false: not in the bucket.
+  bool fill_from_bucket(BlobDownload& download);
+
   cache::BlobStore& blobs_;
+  s3::S3Tier* tier_ = nullptr;
   metrics::Metrics& metrics_;
   Spawn spawn_;
   std::function<void(std::uint64_t)> committed_;

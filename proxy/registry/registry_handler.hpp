@@ -22,6 +22,10 @@ namespace regmirror::proxy::server {
 class AccessPolicy;
 }
 
+namespace regmirror::proxy::s3 {
+struct S3Tier;
+}
+
 namespace regmirror::proxy::registry {
 
 class UpstreamChain;
@@ -43,6 +47,7 @@ struct RegistryHandlerParts {
   boost::asio::thread_pool* workers = nullptr;  // for blocking work
   std::function<std::string()> readiness;       // blocking; "" when ready, else why not
   server::AccessPolicy* access_policy = nullptr;  // who may use /v2/ (null: everyone)
+  s3::S3Tier* s3 = nullptr;  // the shared bucket tier (null: local only)
   bool serve_metrics = true;                      // false when metrics_listen is separate
 };
 
