@@ -7,7 +7,8 @@ packages=(
   libboost1.81-dev libssl-dev libcurl4-openssl-dev librocksdb-dev nlohmann-json3-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
-  python3 python3-yaml curl
+  python3 python3-yaml curl openssl libcrypt-dev
+  radosgw ceph-mon ceph-osd
   docker-registry skopeo containerd logrotate wrk nginx-light
 )
 missing=()
