@@ -12,13 +12,13 @@ namespace regmirror::cache {
 struct EvictionCandidate {
   Digest digest;
   std::uint64_t size = 0;
-  std::int64_t last_use = 0;    // unix seconds; 0 = never recorded
-  bool protected_ = false;      // pinned, or referenced by a cached pinned manifest
+  std::int64_t last_use = 0;  // unix seconds; 0 = never recorded
+  bool protected_ = false;    // pinned, or referenced by a cached pinned manifest
 };
 
 struct EvictionPolicyOptions {
-  std::uint64_t max_bytes = 0;   // the budget; 0 = unlimited (nothing is ever evicted)
-  double low_watermark = 0.9;    // once over budget, evict down to max_bytes * low_watermark
+  std::uint64_t max_bytes = 0;        // the budget; 0 = unlimited (nothing is ever evicted)
+  double low_watermark = 0.9;         // once over budget, evict down to max_bytes * low_watermark
   std::int64_t min_idle_seconds = 0;  // blobs used more recently than this are left alone
 };
 

@@ -18,7 +18,11 @@ constexpr std::int64_t kOrphanRecordSeconds = 3600;
 
 Evictor::Evictor(BlobStore& blobs, MetadataStore& metadata, AccessTracker& access,
                  EvictorOptions options, Clock clock)
-    : blobs_(blobs), metadata_(metadata), access_(access), options_(options), clock_(std::move(clock)) {}
+    : blobs_(blobs),
+      metadata_(metadata),
+      access_(access),
+      options_(options),
+      clock_(std::move(clock)) {}
 
 void Evictor::flush_access() {
   auto batch = access_.drain();
@@ -31,19 +35,19 @@ void Evictor::flush_access() {
 
 bool Evictor::note_committed(std::uint64_t bytes) {
   auto before = estimate_.fetch_add(bytes);
-  return options_.max_bytes > 0 && before <= options_.max_bytes && before + bytes > options_.max_bytes;
+  return options_.max_bytes > 0 && before <= options_.max_bytes &&
+         before + bytes > options_.max_bytes;
 }
 
-EvictionReport Evictor::run_once() {
+EvictionReport Evictor::run_once(bool operator_request) {
   std::lock_guard lock(run_mutex_);
   EvictionReport report;
   flush_access();
   const auto now = clock_();
 
   std::map<Digest, std::uint64_t> sizes;
-  auto listed = blobs_.for_each([&](const Digest& digest, const BlobInfo& info) {
-    sizes.emplace(digest, info.size);
-  });
+  auto listed = blobs_.for_each(
+      [&](const Digest& digest, const BlobInfo& info) { sizes.emplace(digest, info.size); });
   if (!listed) {
     report.error = "listing blobs: " + listed.error().message();
     return report;
@@ -88,7 +92,8 @@ EvictionReport Evictor::run_once() {
   for (const auto& [digest, size] : sizes) {
     candidates.push_back({digest, size, last_use[digest], pinned->contains(digest)});
   }
-  EvictionPolicy policy({options_.max_bytes, options_.low_watermark, options_.min_idle_seconds});
+  EvictionPolicy policy({options_.max_bytes, options_.low_watermark,
+                         operator_request ? 0 : options_.min_idle_seconds});
   auto plan = policy.plan(std::move(candidates), now);
   report.bytes_before = plan.bytes_before;
   report.bytes_after = plan.bytes_before;

@@ -22,15 +22,15 @@ class AccessTracker;
 class MetadataStore;
 
 struct EvictorOptions {
-  std::uint64_t max_bytes = 0;       // max_cache_bytes; 0 disables eviction
-  double low_watermark = 0.9;        // evict down to max_bytes * low_watermark
+  std::uint64_t max_bytes = 0;        // max_cache_bytes; 0 disables eviction
+  double low_watermark = 0.9;         // evict down to max_bytes * low_watermark
   std::int64_t min_idle_seconds = 0;  // blobs used more recently are left alone (EvictionPolicy)
 };
 
 struct EvictionReport {
   std::uint64_t bytes_before = 0;
   std::uint64_t bytes_after = 0;
-  std::uint64_t blob_count = 0;  // blobs left
+  std::uint64_t blob_count = 0;                           // blobs left
   std::vector<std::pair<Digest, std::uint64_t>> removed;  // digest, size
   std::string error;  // non-empty: the run stopped early (index or store failure)
 };
@@ -43,7 +43,9 @@ class Evictor {
           Clock clock);
 
   // Drains the tracker into the index, then evicts when usage exceeds max_bytes.
-  EvictionReport run_once();
+  // `operator_request` (cache gc): also evicts blobs used within min_idle_seconds, because the
+  // operator asked for the budget now; readers of a removed blob keep their bytes.
+  EvictionReport run_once(bool operator_request = false);
   // Drains the tracker into the index only (cheap; e.g. before listing the cache).
   void flush_access();
   // Tells the evictor a blob of `bytes` was committed. Returns true exactly when this commit

@@ -25,7 +25,8 @@ std::optional<Descriptor> parse_descriptor(const json& doc) {
     if (auto arch = platform->find("architecture"); arch != platform->end() && arch->is_string()) {
       p.architecture = *arch;
     }
-    if (auto variant = platform->find("variant"); variant != platform->end() && variant->is_string()) {
+    if (auto variant = platform->find("variant");
+        variant != platform->end() && variant->is_string()) {
       p.variant = *variant;
     }
     out.platform = std::move(p);

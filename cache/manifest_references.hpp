@@ -26,9 +26,9 @@ struct Descriptor {
 
 struct ManifestReferences {
   bool is_index = false;
-  std::string media_type;               // the document's own mediaType field, may be empty
-  std::vector<Descriptor> manifests;    // index: child manifests
-  std::vector<Descriptor> blobs;        // image: config first, then layers
+  std::string media_type;             // the document's own mediaType field, may be empty
+  std::vector<Descriptor> manifests;  // index: child manifests
+  std::vector<Descriptor> blobs;      // image: config first, then layers
 };
 
 // Parses an OCI/Docker image manifest or index. nullopt when the bytes are not JSON, or a

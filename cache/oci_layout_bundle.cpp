@@ -1,6 +1,8 @@
 #include "cache/oci_layout_bundle.hpp"
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -56,12 +58,14 @@ std::string verify_oci_layout(const fs::path& dir, BundleContents& out) {
   if (!index_text) return "not an OCI image layout: index.json is missing";
   if (auto seal = read_file(dir / kBundleSealFile)) {
     auto seal_doc = json::parse(*seal, nullptr, false);
-    if (!seal_doc.is_object() || !seal_doc.contains("index_digest") || !seal_doc["index_digest"].is_string()) {
+    if (!seal_doc.is_object() || !seal_doc.contains("index_digest") ||
+        !seal_doc["index_digest"].is_string()) {
       return std::string("corrupt bundle: ") + kBundleSealFile + " does not parse";
     }
     auto expected = Digest::parse(seal_doc["index_digest"].get<std::string>());
     if (!expected || digest_of(*index_text) != *expected) {
-      return "corrupt bundle: index.json does not match the digest recorded in " + std::string(kBundleSealFile);
+      return "corrupt bundle: index.json does not match the digest recorded in " +
+             std::string(kBundleSealFile);
     }
   }
   auto index = json::parse(*index_text, nullptr, false);
@@ -73,8 +77,8 @@ std::string verify_oci_layout(const fs::path& dir, BundleContents& out) {
   std::map<Digest, std::uint64_t> present;
   std::error_code ec;
   if (fs::exists(dir / "blobs", ec)) {
-    for (auto it = fs::recursive_directory_iterator(dir / "blobs", ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(dir / "blobs", ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (!it->is_regular_file()) continue;
       auto relative = fs::relative(it->path(), dir).generic_string();
       auto algorithm = it->path().parent_path().filename().string();
@@ -93,13 +97,14 @@ std::string verify_oci_layout(const fs::path& dir, BundleContents& out) {
 
   // Walk the manifests from index.json.
   std::set<Digest> seen;
-  std::function<std::string(const Descriptor&, int)> walk = [&](const Descriptor& descriptor, int depth) -> std::string {
+  std::function<std::string(const Descriptor&, int)> walk = [&](const Descriptor& descriptor,
+                                                                int depth) -> std::string {
     auto where = layout_blob_path(descriptor.digest);
     auto it = present.find(descriptor.digest);
     if (it == present.end()) return "incomplete bundle: " + where + " is missing";
     if (it->second != descriptor.size) {
-      return "corrupt bundle: " + where + " has " + std::to_string(it->second) + " bytes, its descriptor says " +
-             std::to_string(descriptor.size);
+      return "corrupt bundle: " + where + " has " + std::to_string(it->second) +
+             " bytes, its descriptor says " + std::to_string(descriptor.size);
     }
     if (!seen.insert(descriptor.digest).second) return {};
     auto text = read_file(dir / where);
@@ -107,7 +112,8 @@ std::string verify_oci_layout(const fs::path& dir, BundleContents& out) {
     if (!refs) return "corrupt bundle: " + where + " is not a manifest";
     auto media_type = descriptor.media_type.empty() ? refs->media_type : descriptor.media_type;
     if (media_type.empty()) {
-      media_type = refs->is_index ? "application/vnd.oci.image.index.v1+json" : "application/vnd.oci.image.manifest.v1+json";
+      media_type = refs->is_index ? "application/vnd.oci.image.index.v1+json"
+                                  : "application/vnd.oci.image.manifest.v1+json";
     }
     out.manifests.push_back({descriptor.digest, media_type});
     if (refs->is_index) {
@@ -118,16 +124,18 @@ std::string verify_oci_layout(const fs::path& dir, BundleContents& out) {
         ++carried;
         if (auto error = walk(child, depth + 1); !error.empty()) return error;
       }
-      if (carried == 0) return "incomplete bundle: index " + where + " comes without any of its manifests";
+      if (carried == 0)
+        return "incomplete bundle: index " + where + " comes without any of its manifests";
       return {};
     }
     for (const auto& blob : refs->blobs) {
       auto blob_path = layout_blob_path(blob.digest);
       auto found = present.find(blob.digest);
-      if (found == present.end()) return "incomplete bundle: " + blob_path + " (referenced by " + where + ") is missing";
+      if (found == present.end())
+        return "incomplete bundle: " + blob_path + " (referenced by " + where + ") is missing";
       if (found->second != blob.size) {
-        return "corrupt bundle: " + blob_path + " has " + std::to_string(found->second) + " bytes, " + where +
-               " says " + std::to_string(blob.size);
+        return "corrupt bundle: " + blob_path + " has " + std::to_string(found->second) +
+               " bytes, " + where + " says " + std::to_string(blob.size);
       }
     }
     return {};
@@ -136,15 +144,18 @@ std::string verify_oci_layout(const fs::path& dir, BundleContents& out) {
   for (const auto& entry : index["manifests"]) {
     auto text = entry.dump();
     auto refs = parse_manifest_references(json{{"manifests", json::array({entry})}}.dump());
-    if (!refs || refs->manifests.size() != 1) return "corrupt bundle: index.json has a bad descriptor " + text.substr(0, 120);
+    if (!refs || refs->manifests.size() != 1)
+      return "corrupt bundle: index.json has a bad descriptor " + text.substr(0, 120);
     const auto& descriptor = refs->manifests.front();
     if (auto error = walk(descriptor, 0); !error.empty()) return error;
     std::string ref;
     if (entry.contains("annotations") && entry["annotations"].is_object()) {
       const auto& annotations = entry["annotations"];
-      if (annotations.contains(kOriginalRefAnnotation) && annotations[kOriginalRefAnnotation].is_string()) {
+      if (annotations.contains(kOriginalRefAnnotation) &&
+          annotations[kOriginalRefAnnotation].is_string()) {
         ref = annotations[kOriginalRefAnnotation].get<std::string>();
-      } else if (annotations.contains(kRefNameAnnotation) && annotations[kRefNameAnnotation].is_string()) {
+      } else if (annotations.contains(kRefNameAnnotation) &&
+                 annotations[kRefNameAnnotation].is_string()) {
         ref = annotations[kRefNameAnnotation].get<std::string>();
       }
     }

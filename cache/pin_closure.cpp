@@ -13,7 +13,8 @@ Result<std::string> read_blob_text(BlobStore& blobs, const Digest& digest, std::
   std::string text(size, '\0');
   std::size_t done = 0;
   while (done < size) {
-    auto n = (*reader)->read_at(done, std::as_writable_bytes(std::span(text.data() + done, size - done)));
+    auto n = (*reader)->read_at(done,
+                                std::as_writable_bytes(std::span(text.data() + done, size - done)));
     if (!n) return n.error();
     if (*n == 0) return CacheErrc::kSizeMismatch;
     done += *n;

@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <array>
-#include <optional>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
 namespace regmirror::cache {
 namespace {
@@ -199,8 +199,8 @@ std::string TarWriter::finish() {
   return {};
 }
 
-std::string extract_tar(const std::filesystem::path& archive, const std::filesystem::path& destination,
-                        std::vector<TarEntry>* entries) {
+std::string extract_tar(const std::filesystem::path& archive,
+                        const std::filesystem::path& destination, std::vector<TarEntry>* entries) {
   std::ifstream in(archive, std::ios::binary);
   if (!in) return "cannot open " + archive.string();
   std::string previous = "(start of archive)";
@@ -210,9 +210,11 @@ std::string extract_tar(const std::filesystem::path& archive, const std::filesys
     Header header;
     in.read(header.bytes.data(), kBlock);
     if (in.gcount() != static_cast<std::streamsize>(kBlock)) {
-      return "truncated bundle: archive ends after entry " + previous + " without an end-of-archive marker";
+      return "truncated bundle: archive ends after entry " + previous +
+             " without an end-of-archive marker";
     }
-    bool all_zero = std::all_of(header.bytes.begin(), header.bytes.end(), [](char c) { return c == 0; });
+    bool all_zero =
+        std::all_of(header.bytes.begin(), header.bytes.end(), [](char c) { return c == 0; });
     if (all_zero) return {};  // end of archive (the second zero block is optional to readers)
     auto stored_sum = parse_number(header.bytes.data() + 148, 8);
     if (!stored_sum || *stored_sum != checksum_of(header)) {
@@ -234,7 +236,8 @@ std::string extract_tar(const std::filesystem::path& archive, const std::filesys
     auto data_blocks = (*size + kBlock - 1) / kBlock * kBlock;
 
     if (type == 'x' || type == 'L' || type == 'g') {
-      if (*size > (1 << 20)) return "corrupt bundle: oversized extended header after entry " + previous;
+      if (*size > (1 << 20))
+        return "corrupt bundle: oversized extended header after entry " + previous;
       std::string extended(data_blocks, '\0');
       in.read(extended.data(), static_cast<std::streamsize>(data_blocks));
       if (in.gcount() != static_cast<std::streamsize>(data_blocks)) {
@@ -283,7 +286,8 @@ std::string extract_tar(const std::filesystem::path& archive, const std::filesys
       auto want = static_cast<std::streamsize>(std::min<std::uint64_t>(remaining, buffer.size()));
       in.read(buffer.data(), want);
       auto got = in.gcount();
-      auto keep = static_cast<std::streamsize>(std::min<std::uint64_t>(content_left, static_cast<std::uint64_t>(got)));
+      auto keep = static_cast<std::streamsize>(
+          std::min<std::uint64_t>(content_left, static_cast<std::uint64_t>(got)));
       out.write(buffer.data(), keep);
       content_left -= static_cast<std::uint64_t>(keep);
       remaining -= static_cast<std::uint64_t>(got);

@@ -48,7 +48,7 @@ struct TarEntry {
 
 // Extracts every entry under `destination` (which must exist). Lists what it extracted in
 // `entries` when not null.
-std::string extract_tar(const std::filesystem::path& archive, const std::filesystem::path& destination,
-                        std::vector<TarEntry>* entries);
+std::string extract_tar(const std::filesystem::path& archive,
+                        const std::filesystem::path& destination, std::vector<TarEntry>* entries);
 
 }  // namespace regmirror::cache

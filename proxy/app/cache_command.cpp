@@ -58,21 +58,25 @@ std::string format_time(std::int64_t unix_seconds) {
 }
 
 void print_ls(const json& doc) {
-  std::cout << std::left << std::setw(60) << "REFERENCE" << "  " << std::setw(19) << "DIGEST" << "  "
-            << std::setw(10) << "SIZE" << "  " << std::setw(6) << "PINNED" << "  LAST USE\n";
+  std::cout << std::left << std::setw(60) << "REFERENCE"
+            << "  " << std::setw(19) << "DIGEST"
+            << "  " << std::setw(10) << "SIZE"
+            << "  " << std::setw(6) << "PINNED"
+            << "  LAST USE\n";
   for (const auto& ref : doc.value("references", json::array())) {
     auto digest = ref.value("digest", std::string());
     if (digest.size() > 19) digest = digest.substr(0, 19);
     std::string size = format_bytes(ref.value("size", std::uint64_t{0}));
     if (ref.value("missing_blobs", 0) > 0) size += "+";
-    std::cout << std::left << std::setw(60) << ref.value("ref", std::string()) << "  " << std::setw(19)
-              << digest << "  " << std::setw(10) << size << "  " << std::setw(6)
+    std::cout << std::left << std::setw(60) << ref.value("ref", std::string()) << "  "
+              << std::setw(19) << digest << "  " << std::setw(10) << size << "  " << std::setw(6)
               << (ref.value("pinned", false) ? "yes" : "no") << "  "
               << format_time(ref.value("last_use", std::int64_t{0})) << "\n";
   }
   std::cout << "total " << format_bytes(doc.value("total_bytes", std::uint64_t{0})) << " in "
-            << doc.value("blob_count", 0) << " blobs (pinned " << format_bytes(doc.value("pinned_bytes", std::uint64_t{0}))
-            << ", limit " << format_bytes(doc.value("max_cache_bytes", std::uint64_t{0})) << ")\n";
+            << doc.value("blob_count", 0) << " blobs (pinned "
+            << format_bytes(doc.value("pinned_bytes", std::uint64_t{0})) << ", limit "
+            << format_bytes(doc.value("max_cache_bytes", std::uint64_t{0})) << ")\n";
 }
 
 }  // namespace
@@ -114,7 +118,8 @@ int run_cache_command(const std::vector<std::string>& args) {
   bool takes_ref = command == "pin" || command == "unpin";
   bool known = takes_ref || command == "ls" || command == "gc" || command == "verify";
   if (!known) {
-    std::cerr << "regmirror cache: unknown command '" << command << "' (ls, pin, unpin, gc, verify)\n";
+    std::cerr << "regmirror cache: unknown command '" << command
+              << "' (ls, pin, unpin, gc, verify)\n";
     return 2;
   }
   if (positional.size() != (takes_ref ? 2U : 1U)) {
@@ -144,16 +149,18 @@ int run_cache_command(const std::vector<std::string>& args) {
   auto doc = json::parse(answer.body, nullptr, false);
   if (raw_json || doc.is_discarded()) {
     std::cout << answer.body;
-    if (command == "verify" && !doc.is_discarded() && !doc.value("bad", json::array()).empty()) return 1;
+    if (command == "verify" && !doc.is_discarded() && !doc.value("bad", json::array()).empty())
+      return 1;
     return 0;
   }
   if (command == "ls") {
     print_ls(doc);
   } else if (command == "pin") {
-    std::cout << "pinned " << doc.value("ref", std::string()) << " (" << doc.value("digest", std::string()) << ", "
-              << doc.value("digests", 0) << " digests, " << format_bytes(doc.value("bytes", std::uint64_t{0}))
-              << " cached";
-    if (doc.value("missing_blobs", 0) > 0) std::cout << ", " << doc.value("missing_blobs", 0) << " blobs not cached yet";
+    std::cout << "pinned " << doc.value("ref", std::string()) << " ("
+              << doc.value("digest", std::string()) << ", " << doc.value("digests", 0)
+              << " digests, " << format_bytes(doc.value("bytes", std::uint64_t{0})) << " cached";
+    if (doc.value("missing_blobs", 0) > 0)
+      std::cout << ", " << doc.value("missing_blobs", 0) << " blobs not cached yet";
     std::cout << ")\n";
   } else if (command == "unpin") {
     std::cout << "unpinned " << doc.value("ref", std::string()) << "\n";
@@ -161,13 +168,14 @@ int run_cache_command(const std::vector<std::string>& args) {
     auto removed = doc.value("removed", json::array());
     std::uint64_t freed = 0;
     for (const auto& blob : removed) freed += blob.value("size", std::uint64_t{0});
-    std::cout << "removed " << removed.size() << " blobs (" << format_bytes(freed) << "); cache now "
-              << format_bytes(doc.value("bytes_after", std::uint64_t{0})) << " of "
-              << format_bytes(doc.value("max_cache_bytes", std::uint64_t{0})) << "\n";
+    std::cout << "removed " << removed.size() << " blobs (" << format_bytes(freed)
+              << "); cache now " << format_bytes(doc.value("bytes_after", std::uint64_t{0}))
+              << " of " << format_bytes(doc.value("max_cache_bytes", std::uint64_t{0})) << "\n";
   } else {
     auto bad = doc.value("bad", json::array());
     for (const auto& blob : bad) {
-      std::cout << "bad blob " << blob.value("digest", std::string()) << ": " << blob.value("reason", std::string())
+      std::cout << "bad blob " << blob.value("digest", std::string()) << ": "
+                << blob.value("reason", std::string())
                 << (blob.value("removed", false) ? " (removed)" : " (could not remove)") << "\n";
     }
     std::cout << "checked " << doc.value("checked", 0) << " blobs, " << bad.size() << " bad\n";

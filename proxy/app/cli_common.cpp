@@ -109,9 +109,9 @@ std::optional<FetchedManifest> fetch_manifest(CliHttp& http, const std::string& 
 }
 
 std::vector<proxy::registry::ImageReference> expand_entry(CliHttp& http, const std::string& server,
-                                                   const std::string& entry,
-                                                   const std::optional<std::regex>& filter,
-                                                   std::string& error) {
+                                                          const std::string& entry,
+                                                          const std::optional<std::regex>& filter,
+                                                          std::string& error) {
   std::string why;
   auto ref = proxy::registry::parse_image_reference(entry, &why);
   if (!ref) {
@@ -122,7 +122,8 @@ std::vector<proxy::registry::ImageReference> expand_entry(CliHttp& http, const s
   auto tags = list_tags(http, server, *ref, filter, error);
   if (!error.empty()) return {};
   if (tags.empty()) {
-    error = filter ? "no tag of " + ref->name() + " matches --tags" : "no tags listed for " + ref->name();
+    error = filter ? "no tag of " + ref->name() + " matches --tags"
+                   : "no tags listed for " + ref->name();
     return {};
   }
   std::vector<proxy::registry::ImageReference> out;

@@ -48,9 +48,9 @@ std::optional<FetchedManifest> fetch_manifest(CliHttp& http, const std::string& 
 
 // Expands a list entry: with a tag or digest, itself; without, every listed tag (filtered).
 std::vector<proxy::registry::ImageReference> expand_entry(CliHttp& http, const std::string& server,
-                                                   const std::string& entry,
-                                                   const std::optional<std::regex>& filter,
-                                                   std::string& error);
+                                                          const std::string& entry,
+                                                          const std::optional<std::regex>& filter,
+                                                          std::string& error);
 
 // The child manifests of an index wanted for `platforms` (empty = all of them).
 std::vector<cache::Descriptor> select_platforms(const cache::ManifestReferences& index,

@@ -16,7 +16,8 @@ struct Transfer {
   std::FILE* upload = nullptr;
 };
 
-extern "C" std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) noexcept {
+extern "C" std::size_t on_header(char* data, std::size_t size, std::size_t count,
+                                 void* user) noexcept {
   auto* transfer = static_cast<Transfer*>(user);
   std::string_view line(data, size * count);
   if (line.starts_with("HTTP/")) {
@@ -26,7 +27,8 @@ extern "C" std::size_t on_header(char* data, std::size_t size, std::size_t count
   auto colon = line.find(':');
   if (colon == std::string_view::npos) return size * count;
   std::string name(line.substr(0, colon));
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   auto value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
@@ -36,7 +38,8 @@ extern "C" std::size_t on_header(char* data, std::size_t size, std::size_t count
   return size * count;
 }
 
-extern "C" std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) noexcept {
+extern "C" std::size_t on_body(char* data, std::size_t size, std::size_t count,
+                               void* user) noexcept {
   auto* transfer = static_cast<Transfer*>(user);
   auto bytes = size * count;
   if (transfer->sink != nullptr) {
@@ -55,7 +58,8 @@ extern "C" std::size_t on_body(char* data, std::size_t size, std::size_t count, 
   return bytes;
 }
 
-extern "C" std::size_t on_read(char* buffer, std::size_t size, std::size_t count, void* user) noexcept {
+extern "C" std::size_t on_read(char* buffer, std::size_t size, std::size_t count,
+                               void* user) noexcept {
   auto* transfer = static_cast<Transfer*>(user);
   auto n = std::fread(buffer, 1, size * count, transfer->upload);
   if (n == 0 && std::ferror(transfer->upload)) return CURL_READFUNC_ABORT;
@@ -82,9 +86,9 @@ std::string HttpAnswer::describe() const {
   auto doc = nlohmann::json::parse(body, nullptr, false);
   if (doc.is_object() && doc.contains("error") && doc["error"].is_string()) {
     detail = doc["error"].get<std::string>();
-  } else if (doc.is_object() && doc.contains("errors") && doc["errors"].is_array() && !doc["errors"].empty() &&
-             doc["errors"][0].is_object() && doc["errors"][0].contains("message") &&
-             doc["errors"][0]["message"].is_string()) {
+  } else if (doc.is_object() && doc.contains("errors") && doc["errors"].is_array() &&
+             !doc["errors"].empty() && doc["errors"][0].is_object() &&
+             doc["errors"][0].contains("message") && doc["errors"][0]["message"].is_string()) {
     detail = doc["errors"][0]["message"].get<std::string>();
   } else {
     detail = body.substr(0, 200);
@@ -103,8 +107,8 @@ CliHttp::~CliHttp() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 namespace {
 
 HttpAnswer perform(CURL* curl, std::string_view method, const std::string& url,
-                   const std::vector<std::string>& headers, const std::string* body, Transfer& transfer,
-                   std::FILE* upload, std::uint64_t upload_size) {
+                   const std::vector<std::string>& headers, const std::string* body,
+                   Transfer& transfer, std::FILE* upload, std::uint64_t upload_size) {
   HttpAnswer answer;
   transfer.answer = &answer;
   curl_easy_reset(curl);
@@ -132,16 +136,19 @@ HttpAnswer perform(CURL* curl, std::string_view method, const std::string& url,
   } else if (method != "GET") {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, std::string(method).c_str());
   }
-  if (body != nullptr && upload == nullptr && (method == "POST" || method == "PUT" || !body->empty())) {
+  if (body != nullptr && upload == nullptr &&
+      (method == "POST" || method == "PUT" || !body->empty())) {
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->c_str());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
-    if (method != "POST") curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, std::string(method).c_str());
+    if (method != "POST")
+      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, std::string(method).c_str());
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
   auto code = curl_easy_perform(curl);
   curl_slist_free_all(list);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
-  if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && transfer.sink != nullptr && answer.status >= 300)) {
+  if (code != CURLE_OK &&
+      !(code == CURLE_WRITE_ERROR && transfer.sink != nullptr && answer.status >= 300)) {
     answer.error = std::string(curl_easy_strerror(code)) + " (" + url + ")";
   }
   return answer;
@@ -164,7 +171,8 @@ HttpAnswer CliHttp::download(const std::string& url, const std::vector<std::stri
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status < 300) return sink(data);
-    if (error_body.size() < 64 * 1024) error_body.append(reinterpret_cast<const char*>(data.data()), data.size());
+    if (error_body.size() < 64 * 1024)
+      error_body.append(reinterpret_cast<const char*>(data.data()), data.size());
     return true;
   };
   Transfer transfer;
@@ -189,8 +197,8 @@ HttpAnswer CliHttp::upload_file(const std::string& url, const std::filesystem::p
   }
   Transfer transfer;
   transfer.upload = in;
-  auto answer = perform(static_cast<CURL*>(curl_), "PUT", url, {"Content-Type: application/octet-stream"},
-                        nullptr, transfer, in, size);
+  auto answer = perform(static_cast<CURL*>(curl_), "PUT", url,
+                        {"Content-Type: application/octet-stream"}, nullptr, transfer, in, size);
   std::fclose(in);
   return answer;
 }

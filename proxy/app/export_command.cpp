@@ -17,7 +17,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr const char* kExportUsage = R"(Usage: regmirror export --images FILE -o BUNDLE.tar [options]
+constexpr const char* kExportUsage =
+    R"(Usage: regmirror export --images FILE -o BUNDLE.tar [options]
 
 Write images, pulled through a running mirror, as an offline bundle: a standard OCI image
 layout tarball (oci-layout, index.json, blobs/sha256/...) that `regmirror import` loads into a
@@ -73,7 +74,8 @@ int parse(const std::vector<std::string>& args, ExportArgs& out) {
       try {
         out.tags = std::regex(*v, std::regex::ECMAScript);
       } catch (const std::regex_error& e) {
-        std::cerr << "regmirror export: --tags: invalid regular expression '" << *v << "': " << e.what() << "\n";
+        std::cerr << "regmirror export: --tags: invalid regular expression '" << *v
+                  << "': " << e.what() << "\n";
         return 2;
       }
     } else if (arg == "--platform") {
@@ -85,7 +87,8 @@ int parse(const std::vector<std::string>& args, ExportArgs& out) {
       }
       auto platform = cache::parse_platform(*v);
       if (!platform) {
-        std::cerr << "regmirror export: --platform: expected OS/ARCH[/VARIANT] or all, got '" << *v << "'\n";
+        std::cerr << "regmirror export: --platform: expected OS/ARCH[/VARIANT] or all, got '" << *v
+                  << "'\n";
         return 2;
       }
       out.platforms.push_back(*platform);
@@ -94,7 +97,8 @@ int parse(const std::vector<std::string>& args, ExportArgs& out) {
       if (!v) return 2;
       out.server = *v;
     } else {
-      std::cerr << "regmirror export: unknown argument '" << arg << "' (see regmirror export --help)\n";
+      std::cerr << "regmirror export: unknown argument '" << arg
+                << "' (see regmirror export --help)\n";
       return 2;
     }
   }
@@ -104,12 +108,15 @@ int parse(const std::vector<std::string>& args, ExportArgs& out) {
   }
   auto server = normalize_base_url(out.server);
   if (server.empty()) {
-    std::cerr << "regmirror export: --server: expected a URL like http://127.0.0.1:5000, got '" << out.server << "'\n";
+    std::cerr << "regmirror export: --server: expected a URL like http://127.0.0.1:5000, got '"
+              << out.server << "'\n";
     return 2;
   }
   out.server = server;
-  if (out.all_platforms) out.platforms.clear();
-  else if (out.platforms.empty()) out.platforms.push_back(host_platform());
+  if (out.all_platforms)
+    out.platforms.clear();
+  else if (out.platforms.empty())
+    out.platforms.push_back(host_platform());
   return -1;
 }
 
@@ -139,12 +146,14 @@ class LayoutBuilder {
     if (!out) return "cannot write " + partial.string();
     cache::DigestHasher hasher(blob.digest.algorithm());
     std::uint64_t size = 0;
-    auto answer = http_.download(base + "/blobs/" + blob.digest.str(), {}, [&](std::span<const std::byte> data) {
-      hasher.update(data);
-      size += data.size();
-      out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-      return static_cast<bool>(out);
-    });
+    auto answer = http_.download(base + "/blobs/" + blob.digest.str(), {},
+                                 [&](std::span<const std::byte> data) {
+                                   hasher.update(data);
+                                   size += data.size();
+                                   out.write(reinterpret_cast<const char*>(data.data()),
+                                             static_cast<std::streamsize>(data.size()));
+                                   return static_cast<bool>(out);
+                                 });
     out.close();
     if (!answer.ok()) {
       fs::remove(partial);
@@ -175,14 +184,16 @@ int run_export_command(const std::vector<std::string>& args) {
   std::string error;
   auto entries = read_image_list(parsed.images_file, error);
   if (!error.empty() || entries.empty()) {
-    std::cerr << "regmirror export: " << (error.empty() ? parsed.images_file + " lists no images" : error) << "\n";
+    std::cerr << "regmirror export: "
+              << (error.empty() ? parsed.images_file + " lists no images" : error) << "\n";
     return 2;
   }
   fs::path output = parsed.output;
   auto parent = output.parent_path().empty() ? fs::path(".") : output.parent_path();
   TempDir work("regmirror-export-", parent);
   if (work.path().empty()) {
-    std::cerr << "regmirror export: cannot create a work directory next to " << output.string() << "\n";
+    std::cerr << "regmirror export: cannot create a work directory next to " << output.string()
+              << "\n";
     return 1;
   }
   auto layout = work.path() / "layout";
@@ -206,18 +217,22 @@ int run_export_command(const std::vector<std::string>& args) {
       auto top = fetch_manifest(http, base, ref.digest.empty() ? ref.tag : ref.digest, error);
       if (!top) return fail(error);
       auto top_refs = cache::parse_manifest_references(top->body);
-      if (!top_refs) return fail("manifest " + top->digest.str() + " is not an image manifest or index");
+      if (!top_refs)
+        return fail("manifest " + top->digest.str() + " is not an image manifest or index");
       if (auto e = builder.put_bytes(top->digest, top->body); !e.empty()) return fail(e);
       std::vector<cache::ManifestReferences> image_manifests;
       if (top_refs->is_index) {
         auto children = select_platforms(*top_refs, parsed.platforms);
-        if (children.empty()) return fail("no manifest for the requested platform(s) in index " + top->digest.str());
+        if (children.empty())
+          return fail("no manifest for the requested platform(s) in index " + top->digest.str());
         for (const auto& child : children) {
           auto fetched = fetch_manifest(http, base, child.digest.str(), error);
           if (!fetched) return fail(error);
           auto child_refs = cache::parse_manifest_references(fetched->body);
-          if (!child_refs || child_refs->is_index) return fail("manifest " + child.digest.str() + " is not an image manifest");
-          if (auto e = builder.put_bytes(fetched->digest, fetched->body); !e.empty()) return fail(e);
+          if (!child_refs || child_refs->is_index)
+            return fail("manifest " + child.digest.str() + " is not an image manifest");
+          if (auto e = builder.put_bytes(fetched->digest, fetched->body); !e.empty())
+            return fail(e);
           image_manifests.push_back(std::move(*child_refs));
         }
       } else {
@@ -228,21 +243,24 @@ int run_export_command(const std::vector<std::string>& args) {
           if (auto e = builder.fetch_blob(base, blob); !e.empty()) return fail(e);
         }
       }
-      auto media_type = top->media_type.empty() || top->media_type == "application/json" ? top_refs->media_type
-                                                                                           : top->media_type;
-      index_manifests.push_back({{"mediaType", media_type},
-                                 {"digest", top->digest.str()},
-                                 {"size", top->body.size()},
-                                 {"annotations",
-                                  {{cache::kRefNameAnnotation, ref.str()}, {cache::kOriginalRefAnnotation, ref.str()}}}});
+      auto media_type = top->media_type.empty() || top->media_type == "application/json"
+                            ? top_refs->media_type
+                            : top->media_type;
+      index_manifests.push_back(
+          {{"mediaType", media_type},
+           {"digest", top->digest.str()},
+           {"size", top->body.size()},
+           {"annotations",
+            {{cache::kRefNameAnnotation, ref.str()}, {cache::kOriginalRefAnnotation, ref.str()}}}});
       ++images;
       std::cout << "exported " << ref.str() << " (" << top->digest.str() << ")\n";
     }
   }
-  auto index_text = json{{"schemaVersion", 2},
-                         {"mediaType", "application/vnd.oci.image.index.v1+json"},
-                         {"manifests", index_manifests}}
-                        .dump();
+  auto index_text = json{
+      {"schemaVersion", 2},
+      {"mediaType", "application/vnd.oci.image.index.v1+json"},
+      {"manifests",
+       index_manifests}}.dump();
   const std::string layout_marker = R"({"imageLayoutVersion":"1.0.0"})";
   auto seal = json{{"index_digest", cache::digest_of(index_text).str()}}.dump();
 
@@ -272,7 +290,8 @@ int run_export_command(const std::vector<std::string>& args) {
     if (!tar_error.empty()) break;
     auto dir = fs::relative(file.parent_path(), layout).generic_string();
     if (dirs.insert(dir).second) tar_error = tar.add_directory(dir);
-    if (tar_error.empty()) tar_error = tar.add_file(fs::relative(file, layout).generic_string(), file);
+    if (tar_error.empty())
+      tar_error = tar.add_file(fs::relative(file, layout).generic_string(), file);
   }
   if (tar_error.empty()) tar_error = tar.add_bytes("index.json", index_text);
   if (tar_error.empty()) tar_error = tar.add_bytes(cache::kBundleSealFile, seal);
@@ -284,11 +303,12 @@ int run_export_command(const std::vector<std::string>& args) {
   std::error_code ec;
   fs::rename(partial, output, ec);
   if (ec) {
-    std::cerr << "regmirror export: cannot write " << output.string() << ": " << ec.message() << "\n";
+    std::cerr << "regmirror export: cannot write " << output.string() << ": " << ec.message()
+              << "\n";
     return 1;
   }
-  std::cout << "wrote " << output.string() << ": " << images << " images, " << blob_files.size() << " blobs, "
-            << format_bytes(fs::file_size(output)) << "\n";
+  std::cout << "wrote " << output.string() << ": " << images << " images, " << blob_files.size()
+            << " blobs, " << format_bytes(fs::file_size(output)) << "\n";
   return 0;
 }
 

@@ -49,12 +49,14 @@ int run_import_command(const std::vector<std::string>& args) {
     } else if (arg == "--no-pin") {
       pin = false;
     } else if (arg.starts_with("-")) {
-      std::cerr << "regmirror import: unknown option '" << arg << "' (see regmirror import --help)\n";
+      std::cerr << "regmirror import: unknown option '" << arg
+                << "' (see regmirror import --help)\n";
       return 2;
     } else if (bundle.empty()) {
       bundle = arg;
     } else {
-      std::cerr << "regmirror import: one bundle at a time (got '" << bundle << "' and '" << arg << "')\n";
+      std::cerr << "regmirror import: one bundle at a time (got '" << bundle << "' and '" << arg
+                << "')\n";
       return 2;
     }
   }
@@ -94,8 +96,8 @@ int run_import_command(const std::vector<std::string>& args) {
     std::string why;
     auto ref = proxy::registry::parse_image_reference(image.ref, &why);
     if (!ref) {
-      std::cerr << "regmirror import: " << bundle << ": image " << image.digest.str() << " has a bad reference '"
-                << image.ref << "': " << why << "\n";
+      std::cerr << "regmirror import: " << bundle << ": image " << image.digest.str()
+                << " has a bad reference '" << image.ref << "': " << why << "\n";
       return 1;
     }
     if (!ref->tag.empty()) {
@@ -127,8 +129,8 @@ int run_import_command(const std::vector<std::string>& args) {
     auto file = work.path() / cache::layout_blob_path(digest);
     auto answer = http.upload_file(url, file);
     if (!answer.ok()) {
-      std::cerr << "regmirror import: uploading " << cache::layout_blob_path(digest) << ": " << answer.describe()
-                << "\n";
+      std::cerr << "regmirror import: uploading " << cache::layout_blob_path(digest) << ": "
+                << answer.describe() << "\n";
       return 1;
     }
     ++uploaded;
@@ -147,9 +149,9 @@ int run_import_command(const std::vector<std::string>& args) {
     return 1;
   }
   for (const auto& tag : tags) std::cout << "imported " << tag["ref"].get<std::string>() << "\n";
-  std::cout << "imported " << contents.images.size() << " images: " << uploaded << " blobs uploaded ("
-            << format_bytes(bytes) << "), " << present << " already present, " << tags.size() << " tags, "
-            << pins.size() << " pins\n";
+  std::cout << "imported " << contents.images.size() << " images: " << uploaded
+            << " blobs uploaded (" << format_bytes(bytes) << "), " << present
+            << " already present, " << tags.size() << " tags, " << pins.size() << " pins\n";
   return 0;
 }
 

@@ -82,8 +82,9 @@ class Progress {
     if (!tty_) return;
     constexpr int kWidth = 30;
     int filled = total_ == 0 ? kWidth : static_cast<int>(kWidth * done_ / total_);
-    std::cout << "\r\033[K[" << std::string(filled, '#') << std::string(kWidth - filled, '.') << "] " << done_
-              << "/" << total_ << " images  " << format_bytes(bytes_) << "  " << current_ << std::flush;
+    std::cout << "\r\033[K[" << std::string(filled, '#') << std::string(kWidth - filled, '.')
+              << "] " << done_ << "/" << total_ << " images  " << format_bytes(bytes_) << "  "
+              << current_ << std::flush;
   }
 
   bool tty_;
@@ -119,7 +120,8 @@ int parse(const std::vector<std::string>& args, SeedArgs& out) {
       try {
         out.tags = std::regex(*v, std::regex::ECMAScript);
       } catch (const std::regex_error& e) {
-        std::cerr << "regmirror seed: --tags: invalid regular expression '" << *v << "': " << e.what() << "\n";
+        std::cerr << "regmirror seed: --tags: invalid regular expression '" << *v
+                  << "': " << e.what() << "\n";
         return 2;
       }
     } else if (arg == "--platform") {
@@ -131,7 +133,8 @@ int parse(const std::vector<std::string>& args, SeedArgs& out) {
       }
       auto platform = cache::parse_platform(*v);
       if (!platform) {
-        std::cerr << "regmirror seed: --platform: expected OS/ARCH[/VARIANT] or all, got '" << *v << "'\n";
+        std::cerr << "regmirror seed: --platform: expected OS/ARCH[/VARIANT] or all, got '" << *v
+                  << "'\n";
         return 2;
       }
       out.platforms.push_back(*platform);
@@ -157,18 +160,22 @@ int parse(const std::vector<std::string>& args, SeedArgs& out) {
   for (auto* url : {&out.server, &out.admin}) {
     auto normalized = normalize_base_url(*url);
     if (normalized.empty()) {
-      std::cerr << "regmirror seed: expected a URL like http://127.0.0.1:5000, got '" << *url << "'\n";
+      std::cerr << "regmirror seed: expected a URL like http://127.0.0.1:5000, got '" << *url
+                << "'\n";
       return 2;
     }
     *url = normalized;
   }
-  if (out.all_platforms) out.platforms.clear();
-  else if (out.platforms.empty()) out.platforms.push_back(host_platform());
+  if (out.all_platforms)
+    out.platforms.clear();
+  else if (out.platforms.empty())
+    out.platforms.push_back(host_platform());
   return -1;
 }
 
 // Pulls one image through the mirror; empty string on success, else why not.
-std::string seed_one(CliHttp& http, const SeedArgs& args, const proxy::registry::ImageReference& ref, Progress& progress,
+std::string seed_one(CliHttp& http, const SeedArgs& args,
+                     const proxy::registry::ImageReference& ref, Progress& progress,
                      std::string& detail) {
   auto base = registry_base(args.server, ref);
   std::string error;
@@ -180,12 +187,14 @@ std::string seed_one(CliHttp& http, const SeedArgs& args, const proxy::registry:
   std::size_t manifest_count = 1;
   if (refs->is_index) {
     auto children = select_platforms(*refs, args.platforms);
-    if (children.empty()) return "no manifest for the requested platform(s) in index " + top->digest.str();
+    if (children.empty())
+      return "no manifest for the requested platform(s) in index " + top->digest.str();
     for (const auto& child : children) {
       auto fetched = fetch_manifest(http, base, child.digest.str(), error);
       if (!fetched) return error;
       auto child_refs = cache::parse_manifest_references(fetched->body);
-      if (!child_refs || child_refs->is_index) return "manifest " + child.digest.str() + " is not an image manifest";
+      if (!child_refs || child_refs->is_index)
+        return "manifest " + child.digest.str() + " is not an image manifest";
       images.push_back(std::move(*child_refs));
       ++manifest_count;
     }
@@ -213,16 +222,17 @@ std::string seed_one(CliHttp& http, const SeedArgs& args, const proxy::registry:
       return true;
     });
     if (!answer.ok()) return "blob " + digest.str() + ": " + answer.describe();
-    if (hasher.finish() != digest) return "blob " + digest.str() + ": the mirror's bytes do not match the digest";
+    if (hasher.finish() != digest)
+      return "blob " + digest.str() + ": the mirror's bytes do not match the digest";
   }
   if (args.pin) {
     auto pin = http.request("POST", args.admin + "/admin/pins", {"Content-Type: application/json"},
                             json{{"ref", ref.str()}}.dump());
     if (!pin.ok()) return "pulled, but pinning failed: " + pin.describe();
   }
-  detail = std::to_string(manifest_count) + " manifests, " + std::to_string(blobs.size()) + " blobs (" +
-           std::to_string(already) + " already cached), " + format_bytes(fetched_bytes) + " fetched" +
-           (args.pin ? ", pinned" : "");
+  detail = std::to_string(manifest_count) + " manifests, " + std::to_string(blobs.size()) +
+           " blobs (" + std::to_string(already) + " already cached), " +
+           format_bytes(fetched_bytes) + " fetched" + (args.pin ? ", pinned" : "");
   return {};
 }
 
@@ -272,8 +282,8 @@ int run_seed_command(const std::vector<std::string>& args) {
     }
   }
   std::cout << "seeded " << (refs.size() + bad_entries.size() - progress.failures()) << " of "
-            << (refs.size() + bad_entries.size()) << " images, " << format_bytes(progress.total_bytes())
-            << " fetched";
+            << (refs.size() + bad_entries.size()) << " images, "
+            << format_bytes(progress.total_bytes()) << " fetched";
   if (progress.failures() > 0) std::cout << ", " << progress.failures() << " failed";
   std::cout << "\n";
   return progress.failures() == 0 ? 0 : 1;

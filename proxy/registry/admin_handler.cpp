@@ -88,7 +88,8 @@ std::optional<std::string> query_param(std::string_view target, std::string_view
     auto pair = query.substr(0, amp);
     auto eq = pair.find('=');
     if (pair.substr(0, eq) == name) {
-      return percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+      return percent_decode(eq == std::string_view::npos ? std::string_view()
+                                                         : pair.substr(eq + 1));
     }
     if (amp == std::string_view::npos) break;
     query = query.substr(amp + 1);
@@ -102,23 +103,29 @@ Reply list_cache(const AdminHandlerParts& parts) {
   parts.evictor->flush_access();
   std::map<cache::Digest, std::uint64_t> sizes;
   std::uint64_t total = 0;
-  auto listed = parts.blobs->for_each([&](const cache::Digest& digest, const cache::BlobInfo& info) {
-    sizes.emplace(digest, info.size);
-    total += info.size;
-  });
-  if (!listed) return fail(http::status::internal_server_error, "listing blobs: " + listed.error().message());
+  auto listed =
+      parts.blobs->for_each([&](const cache::Digest& digest, const cache::BlobInfo& info) {
+        sizes.emplace(digest, info.size);
+        total += info.size;
+      });
+  if (!listed)
+    return fail(http::status::internal_server_error, "listing blobs: " + listed.error().message());
   auto tags = parts.metadata->list_all_tags();
-  if (!tags) return fail(http::status::internal_server_error, "reading tags: " + tags.error().message());
+  if (!tags)
+    return fail(http::status::internal_server_error, "reading tags: " + tags.error().message());
   auto pins = parts.metadata->list_pins();
-  if (!pins) return fail(http::status::internal_server_error, "reading pins: " + pins.error().message());
+  if (!pins)
+    return fail(http::status::internal_server_error, "reading pins: " + pins.error().message());
   auto records = parts.metadata->list_blob_records();
   if (!records) {
-    return fail(http::status::internal_server_error, "reading blob records: " + records.error().message());
+    return fail(http::status::internal_server_error,
+                "reading blob records: " + records.error().message());
   }
   std::map<cache::Digest, std::int64_t> last_use;
   for (const auto& [digest, record] : *records) last_use[digest] = record.last_access;
   auto pinned = cache::pinned_digests(*parts.blobs, *parts.metadata);
-  if (!pinned) return fail(http::status::internal_server_error, "reading pins: " + pinned.error().message());
+  if (!pinned)
+    return fail(http::status::internal_server_error, "reading pins: " + pinned.error().message());
 
   std::set<std::string> pinned_refs;
   for (const auto& [ref, record] : *pins) pinned_refs.insert(ref);
@@ -127,7 +134,8 @@ Reply list_cache(const AdminHandlerParts& parts) {
     if (auto it = sizes.find(digest); it != sizes.end()) pinned_bytes += it->second;
   }
 
-  auto describe = [&](const std::string& ref, const cache::Digest& digest, const std::string& media_type) {
+  auto describe = [&](const std::string& ref, const cache::Digest& digest,
+                      const std::string& media_type) {
     auto closure = cache::manifest_closure(*parts.blobs, digest);
     std::uint64_t bytes = 0;
     std::int64_t last = 0;
@@ -139,7 +147,8 @@ Reply list_cache(const AdminHandlerParts& parts) {
         continue;
       }
       bytes += it->second;
-      if (auto used = last_use.find(member); used != last_use.end()) last = std::max(last, used->second);
+      if (auto used = last_use.find(member); used != last_use.end())
+        last = std::max(last, used->second);
     }
     return json{{"ref", ref},
                 {"digest", digest.str()},
@@ -181,7 +190,8 @@ Reply list_cache(const AdminHandlerParts& parts) {
 Reply pin(const AdminHandlerParts& parts, const std::string& body) {
   auto doc = json::parse(body, nullptr, false);
   if (!doc.is_object() || !doc.contains("ref") || !doc["ref"].is_string()) {
-    return fail(http::status::bad_request, "body must be a JSON object {\"ref\": \"REGISTRY/REPO:TAG\"}");
+    return fail(http::status::bad_request,
+                "body must be a JSON object {\"ref\": \"REGISTRY/REPO:TAG\"}");
   }
   std::string why;
   auto ref = resolve_ref(*parts.routes, doc["ref"].get<std::string>(), why);
@@ -189,13 +199,17 @@ Reply pin(const AdminHandlerParts& parts, const std::string& body) {
   std::string digest_text = ref->digest;
   if (digest_text.empty()) {
     auto tag = parts.metadata->get_tag(ref->tag_key);
-    if (!tag) return fail(http::status::internal_server_error, "reading tag: " + tag.error().message());
-    if (!*tag) return fail(http::status::not_found, "not in the cache: " + ref->key + " (pull or seed it first)");
+    if (!tag)
+      return fail(http::status::internal_server_error, "reading tag: " + tag.error().message());
+    if (!*tag)
+      return fail(http::status::not_found,
+                  "not in the cache: " + ref->key + " (pull or seed it first)");
     digest_text = (*tag)->digest;
   }
   auto digest = cache::Digest::parse(digest_text);
   if (!digest || !parts.blobs->stat(*digest)) {
-    return fail(http::status::not_found, "manifest not in the cache: " + ref->key + " (pull or seed it first)");
+    return fail(http::status::not_found,
+                "manifest not in the cache: " + ref->key + " (pull or seed it first)");
   }
   auto closure = cache::manifest_closure(*parts.blobs, *digest);
   cache::PinRecord record;
@@ -228,7 +242,8 @@ Reply unpin(const AdminHandlerParts& parts, const std::string& text) {
   // A pin written under a registry that is no longer configured can still be removed verbatim.
   std::string key = ref ? ref->key : text;
   auto existing = parts.metadata->get_pin(key);
-  if (!existing) return fail(http::status::internal_server_error, "reading pin: " + existing.error().message());
+  if (!existing)
+    return fail(http::status::internal_server_error, "reading pin: " + existing.error().message());
   if (!*existing) {
     if (!ref) return fail(http::status::bad_request, why);
     return fail(http::status::not_found, "not pinned: " + key);
@@ -243,10 +258,12 @@ Reply unpin(const AdminHandlerParts& parts, const std::string& text) {
 Reply run_gc(const AdminHandlerParts& parts) {
   auto report = parts.evictor->run_once(/*operator_request=*/true);
   json removed = json::array();
-  for (const auto& [digest, size] : report.removed) removed.push_back({{"digest", digest.str()}, {"size", size}});
+  for (const auto& [digest, size] : report.removed)
+    removed.push_back({{"digest", digest.str()}, {"size", size}});
   auto bytes_removed = std::to_string(report.removed.size());
   auto after = std::to_string(report.bytes_after);
-  logging::info("admin_gc", {{"removed", bytes_removed}, {"bytes_after", after}, {"error", report.error}});
+  logging::info("admin_gc",
+                {{"removed", bytes_removed}, {"bytes_after", after}, {"error", report.error}});
   Reply reply{report.error.empty() ? http::status::ok : http::status::internal_server_error,
               json{{"bytes_before", report.bytes_before},
                    {"bytes_after", report.bytes_after},
@@ -279,10 +296,10 @@ std::string check_blob(cache::BlobStore& blobs, const cache::Digest& digest) {
 
 Reply verify(const AdminHandlerParts& parts) {
   std::vector<cache::Digest> digests;
-  auto listed = parts.blobs->for_each([&](const cache::Digest& digest, const cache::BlobInfo&) {
-    digests.push_back(digest);
-  });
-  if (!listed) return fail(http::status::internal_server_error, "listing blobs: " + listed.error().message());
+  auto listed = parts.blobs->for_each(
+      [&](const cache::Digest& digest, const cache::BlobInfo&) { digests.push_back(digest); });
+  if (!listed)
+    return fail(http::status::internal_server_error, "listing blobs: " + listed.error().message());
   json bad = json::array();
   for (const auto& digest : digests) {
     auto problem = check_blob(*parts.blobs, digest);
@@ -317,35 +334,43 @@ Reply import(const AdminHandlerParts& parts, const std::string& body) {
       return fail(http::status::bad_request, "each manifest needs a digest and a media_type");
     }
     auto digest = cache::Digest::parse(entry["digest"].get<std::string>());
-    if (!digest) return fail(http::status::bad_request, "invalid manifest digest " + entry["digest"].dump());
+    if (!digest)
+      return fail(http::status::bad_request, "invalid manifest digest " + entry["digest"].dump());
     auto text = cache::read_blob_text(*parts.blobs, *digest);
     if (!text) {
       return fail(http::status::conflict, "manifest " + digest->str() + " was not uploaded (" +
                                               text.error().message() + ")");
     }
     auto refs = cache::parse_manifest_references(*text);
-    if (!refs) return fail(http::status::bad_request, "manifest " + digest->str() + " does not parse");
+    if (!refs)
+      return fail(http::status::bad_request, "manifest " + digest->str() + " does not parse");
     media_types[*digest] = entry["media_type"].get<std::string>();
-    batch.manifests.emplace_back(*digest, cache::ManifestRecord{media_types[*digest], text->size()});
+    batch.manifests.emplace_back(*digest,
+                                 cache::ManifestRecord{media_types[*digest], text->size()});
   }
   // Every config and layer of every image manifest, and every index child the bundle carries.
   for (const auto& [digest, media_type] : media_types) {
     auto text = cache::read_blob_text(*parts.blobs, digest);
     auto refs = cache::parse_manifest_references(text ? *text : std::string());
-    if (!refs) return fail(http::status::conflict, "manifest " + digest.str() + " vanished during import");
+    if (!refs)
+      return fail(http::status::conflict, "manifest " + digest.str() + " vanished during import");
     std::size_t children = 0;
     for (const auto& child : refs->manifests) {
       if (media_types.contains(child.digest)) ++children;
     }
     if (refs->is_index && children == 0) {
-      return fail(http::status::conflict, "index " + digest.str() + " comes without any of its manifests");
+      return fail(http::status::conflict,
+                  "index " + digest.str() + " comes without any of its manifests");
     }
     for (const auto& blob : refs->blobs) {
       auto info = parts.blobs->stat(blob.digest);
-      if (!info) return fail(http::status::conflict, "blob " + blob.digest.str() + " of manifest " + digest.str() + " is missing");
+      if (!info)
+        return fail(http::status::conflict,
+                    "blob " + blob.digest.str() + " of manifest " + digest.str() + " is missing");
       if (info->size != blob.size) {
-        return fail(http::status::conflict, "blob " + blob.digest.str() + " has " + std::to_string(info->size) +
-                                                " bytes, its manifest says " + std::to_string(blob.size));
+        return fail(http::status::conflict,
+                    "blob " + blob.digest.str() + " has " + std::to_string(info->size) +
+                        " bytes, its manifest says " + std::to_string(blob.size));
       }
     }
   }
@@ -358,19 +383,22 @@ Reply import(const AdminHandlerParts& parts, const std::string& body) {
     std::string why;
     auto ref = resolve_ref(*parts.routes, entry["ref"].get<std::string>(), why);
     if (!ref || ref->tag.empty() || !ref->digest.empty()) {
-      return fail(http::status::bad_request, "bad tag reference " + entry["ref"].dump() + (why.empty() ? "" : ": " + why));
+      return fail(http::status::bad_request,
+                  "bad tag reference " + entry["ref"].dump() + (why.empty() ? "" : ": " + why));
     }
     auto digest = cache::Digest::parse(entry["digest"].get<std::string>());
     if (!digest || !media_types.contains(*digest)) {
-      return fail(http::status::bad_request, "tag " + ref->key + " points to a manifest the import does not carry");
+      return fail(http::status::bad_request,
+                  "tag " + ref->key + " points to a manifest the import does not carry");
     }
     auto size = parts.blobs->stat(*digest);
     batch.tags.push_back({ref->tag_key, cache::TagRecord{digest->str(), media_types[*digest],
-                                                          size ? size->size : 0, now, now}});
+                                                         size ? size->size : 0, now, now}});
     tag_digests.emplace(ref->key, *digest);
   }
   for (const auto& entry : pins) {
-    if (!entry.is_string()) return fail(http::status::bad_request, "pins must be reference strings");
+    if (!entry.is_string())
+      return fail(http::status::bad_request, "pins must be reference strings");
     std::string why;
     auto ref = resolve_ref(*parts.routes, entry.get<std::string>(), why);
     if (!ref) return fail(http::status::bad_request, "bad pin reference: " + why);
@@ -381,7 +409,8 @@ Reply import(const AdminHandlerParts& parts, const std::string& body) {
       digest = it->second;
     }
     if (!digest || !media_types.contains(*digest)) {
-      return fail(http::status::bad_request, "pin " + ref->key + " names nothing the import carries");
+      return fail(http::status::bad_request,
+                  "pin " + ref->key + " names nothing the import carries");
     }
     cache::PinRecord record;
     record.pinned_at = now;
@@ -392,7 +421,8 @@ Reply import(const AdminHandlerParts& parts, const std::string& body) {
     batch.pins.emplace_back(ref->key, std::move(record));
   }
   if (auto applied = parts.metadata->apply_import(batch); !applied) {
-    return fail(http::status::internal_server_error, "writing the index: " + applied.error().message());
+    return fail(http::status::internal_server_error,
+                "writing the index: " + applied.error().message());
   }
   auto counts = std::to_string(batch.manifests.size()) + "/" + std::to_string(batch.tags.size()) +
                 "/" + std::to_string(batch.pins.size());
@@ -421,73 +451,74 @@ class AdminRequest {
     if (path == "/admin/cache" && method == http::verb::get) {
       auto job = [parts] { return list_cache(*parts); };
       {
-      Reply answer = co_await server::offload(*parts_.workers, std::move(job));
-      co_return co_await reply(std::move(answer));
-    }
+        Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+        co_return co_await reply(std::move(answer));
+      }
     }
     if (path == "/admin/pins" && method == http::verb::post) {
       auto body = co_await read_json_body();
       if (!body) {
-      Reply answer = fail(http::status::bad_request, "could not read the request body");
-      co_return co_await reply(std::move(answer));
-    }
+        Reply answer = fail(http::status::bad_request, "could not read the request body");
+        co_return co_await reply(std::move(answer));
+      }
       auto job = [parts, text = std::move(*body)] { return pin(*parts, text); };
       {
-      Reply answer = co_await server::offload(*parts_.workers, std::move(job));
-      co_return co_await reply(std::move(answer));
-    }
+        Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+        co_return co_await reply(std::move(answer));
+      }
     }
     if (path == "/admin/pins" && method == http::verb::delete_) {
       auto ref = query_param(target, "ref");
       if (!ref || ref->empty()) {
-      Reply answer = fail(http::status::bad_request, "missing ?ref=");
-      co_return co_await reply(std::move(answer));
-    }
+        Reply answer = fail(http::status::bad_request, "missing ?ref=");
+        co_return co_await reply(std::move(answer));
+      }
       auto job = [parts, text = std::move(*ref)] { return unpin(*parts, text); };
       {
-      Reply answer = co_await server::offload(*parts_.workers, std::move(job));
-      co_return co_await reply(std::move(answer));
-    }
+        Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+        co_return co_await reply(std::move(answer));
+      }
     }
     if (path == "/admin/gc" && method == http::verb::post) {
       auto job = [parts] { return run_gc(*parts); };
       {
-      Reply answer = co_await server::offload(*parts_.workers, std::move(job));
-      co_return co_await reply(std::move(answer));
-    }
+        Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+        co_return co_await reply(std::move(answer));
+      }
     }
     if (path == "/admin/verify" && method == http::verb::post) {
       auto job = [parts] { return verify(*parts); };
       {
-      Reply answer = co_await server::offload(*parts_.workers, std::move(job));
-      co_return co_await reply(std::move(answer));
-    }
+        Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+        co_return co_await reply(std::move(answer));
+      }
     }
     if (path == "/admin/import" && method == http::verb::post) {
       auto body = co_await read_json_body();
       if (!body) {
-      Reply answer = fail(http::status::bad_request, "could not read the request body");
-      co_return co_await reply(std::move(answer));
-    }
+        Reply answer = fail(http::status::bad_request, "could not read the request body");
+        co_return co_await reply(std::move(answer));
+      }
       auto job = [parts, text = std::move(*body)] { return import(*parts, text); };
       {
-      Reply answer = co_await server::offload(*parts_.workers, std::move(job));
-      co_return co_await reply(std::move(answer));
-    }
+        Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+        co_return co_await reply(std::move(answer));
+      }
     }
     if (path.starts_with("/admin/blobs/")) {
       auto digest = cache::Digest::parse(path.substr(std::string_view("/admin/blobs/").size()));
       if (!digest) {
-      Reply answer = fail(http::status::bad_request, "invalid digest in path");
-      co_return co_await reply(std::move(answer));
-    }
-      if (method == http::verb::head || method == http::verb::get) co_return co_await head_blob(*digest);
+        Reply answer = fail(http::status::bad_request, "invalid digest in path");
+        co_return co_await reply(std::move(answer));
+      }
+      if (method == http::verb::head || method == http::verb::get)
+        co_return co_await head_blob(*digest);
       if (method == http::verb::put) co_return co_await upload_blob(*digest);
     }
     {
-      Reply answer = fail(http::status::not_found, "no such admin route: " +
-                                                               std::string(request.method_string()) +
-                                                               " " + std::string(path));
+      Reply answer = fail(
+          http::status::not_found,
+          "no such admin route: " + std::string(request.method_string()) + " " + std::string(path));
       co_return co_await reply(std::move(answer));
     }
   }
@@ -509,7 +540,8 @@ class AdminRequest {
     std::size_t done = 0;
     while (done < body.size()) {
       auto n = co_await connection_.read_body_chunk(
-          std::as_writable_bytes(std::span(body.data() + done, body.size() - done)), kBodyReadTimeout);
+          std::as_writable_bytes(std::span(body.data() + done, body.size() - done)),
+          kBodyReadTimeout);
       if (!n || *n == 0) co_return std::nullopt;
       done += *n;
     }
@@ -527,9 +559,9 @@ class AdminRequest {
     if (connection_.request().method() == http::verb::get) {
       // The admin API never serves blob bytes: that is the registry port's job.
       {
-      Reply answer = fail(http::status::method_not_allowed, "use HEAD (or the registry API)");
-      co_return co_await reply(std::move(answer));
-    }
+        Reply answer = fail(http::status::method_not_allowed, "use HEAD (or the registry API)");
+        co_return co_await reply(std::move(answer));
+      }
     }
     co_return co_await connection_.send_header(response);
   }
@@ -547,9 +579,10 @@ class AdminRequest {
     auto writer = co_await server::offload(*parts_.workers, std::move(begin));
     if (!writer) {
       {
-      Reply answer = fail(http::status::internal_server_error, "cannot store blob: " + writer.error().message());
-      co_return co_await reply(std::move(answer));
-    }
+        Reply answer = fail(http::status::internal_server_error,
+                            "cannot store blob: " + writer.error().message());
+        co_return co_await reply(std::move(answer));
+      }
     }
     auto* raw = writer->get();
     std::vector<std::byte> buffer(kUploadChunk);
@@ -568,9 +601,10 @@ class AdminRequest {
       if (!written) {
         raw->abort();
         {
-      Reply answer = fail(http::status::internal_server_error, "writing blob: " + written.error().message());
-      co_return co_await reply(std::move(answer));
-    }
+          Reply answer = fail(http::status::internal_server_error,
+                              "writing blob: " + written.error().message());
+          co_return co_await reply(std::move(answer));
+        }
       }
     }
     auto commit = [raw] { return raw->commit(); };
@@ -579,14 +613,16 @@ class AdminRequest {
       bool bad_content = committed.error() == cache::CacheErrc::kDigestMismatch ||
                          committed.error() == cache::CacheErrc::kSizeMismatch;
       {
-      Reply answer = fail(bad_content ? http::status::bad_request : http::status::internal_server_error,
-                                    "blob " + digest.str() + " rejected: " + committed.error().message());
-      co_return co_await reply(std::move(answer));
-    }
+        Reply answer =
+            fail(bad_content ? http::status::bad_request : http::status::internal_server_error,
+                 "blob " + digest.str() + " rejected: " + committed.error().message());
+        co_return co_await reply(std::move(answer));
+      }
     }
     parts_.evictor->note_committed(*length);
     {
-      Reply answer = Reply{http::status::created, json{{"digest", digest.str()}, {"size", *length}}};
+      Reply answer =
+          Reply{http::status::created, json{{"digest", digest.str()}, {"size", *length}}};
       co_return co_await reply(std::move(answer));
     }
   }
@@ -601,13 +637,15 @@ asio::awaitable<bool> AdminHandler::handle(Connection& connection) {
   const auto started = std::chrono::steady_clock::now();
   AdminRequest request(parts_, connection);
   bool keep = co_await request.serve();
-  auto millis = std::to_string(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+  auto millis = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - started)
+                                   .count());
   auto status = std::to_string(static_cast<unsigned>(request.status));
   const auto& head = connection.request();
   auto method = std::string(head.method_string());
   auto target = std::string(head.target());
-  logging::info("admin_request", {{"method", method}, {"target", target}, {"status", status}, {"ms", millis}});
+  logging::info("admin_request",
+                {{"method", method}, {"target", target}, {"status", status}, {"ms", millis}});
   co_return keep;
 }
 

@@ -27,7 +27,8 @@ std::optional<ImageReference> parse_image_reference(std::string_view text, std::
   }
   auto last_slash = rest.rfind('/');
   auto colon = rest.rfind(':');
-  if (colon != std::string_view::npos && (last_slash == std::string_view::npos || colon > last_slash)) {
+  if (colon != std::string_view::npos &&
+      (last_slash == std::string_view::npos || colon > last_slash)) {
     out.tag = std::string(rest.substr(colon + 1));
     if (!config::is_valid_tag(out.tag)) return fail("invalid tag '" + out.tag + "'");
     rest = rest.substr(0, colon);
@@ -48,7 +49,8 @@ std::optional<ImageReference> parse_image_reference(std::string_view text, std::
       out.repository.find('/') == std::string::npos) {
     out.repository = "library/" + out.repository;
   }
-  if (!config::is_valid_registry_host(out.host)) return fail("invalid registry host '" + out.host + "'");
+  if (!config::is_valid_registry_host(out.host))
+    return fail("invalid registry host '" + out.host + "'");
   if (!config::is_valid_repository(out.repository)) {
     return fail("invalid repository name '" + out.repository + "'");
   }

@@ -5,7 +5,8 @@
 namespace regmirror::cache {
 namespace {
 
-EvictionCandidate blob(const char* name, std::uint64_t size, std::int64_t last_use, bool pinned = false) {
+EvictionCandidate blob(const char* name, std::uint64_t size, std::int64_t last_use,
+                       bool pinned = false) {
   return {digest_of(name), size, last_use, pinned};
 }
 
@@ -26,7 +27,8 @@ TEST(EvictionPolicy, UnderBudgetEvictsNothing) {
 TEST(EvictionPolicy, OverBudgetEvictsLeastRecentlyUsedDownToLowWatermark) {
   EvictionPolicy policy({1000, 0.5, 0});
   // 1200 bytes; target 500: oldest first (c at t=1, a at t=2), then b would be next.
-  auto plan = policy.plan({blob("a", 300, 2), blob("b", 300, 3), blob("c", 300, 1), blob("d", 300, 4)}, 100);
+  auto plan = policy.plan(
+      {blob("a", 300, 2), blob("b", 300, 3), blob("c", 300, 1), blob("d", 300, 4)}, 100);
   EXPECT_EQ(plan.victims, digests({"c", "a", "b"}));
   EXPECT_EQ(plan.bytes_after, 300u);
 }

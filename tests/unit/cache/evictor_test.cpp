@@ -24,10 +24,14 @@ std::string image_manifest(const Digest& config, std::uint64_t config_size, cons
                            std::uint64_t layer_size) {
   return nlohmann::json{{"schemaVersion", 2},
                         {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                        {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-                                    {"digest", config.str()}, {"size", config_size}}},
-                        {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
-                                     {"digest", layer.str()}, {"size", layer_size}}}}}
+                        {"config",
+                         {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                          {"digest", config.str()},
+                          {"size", config_size}}},
+                        {"layers",
+                         {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
+                           {"digest", layer.str()},
+                           {"size", layer_size}}}}}
       .dump();
 }
 
@@ -48,7 +52,8 @@ TEST_F(EvictorTest, EvictsLeastRecentlyUsedAndKeepsEverythingAPinnedManifestRefe
   std::string layer(3000, 'l');
   auto config_digest = put(blobs, config);
   auto layer_digest = put(blobs, layer);
-  auto manifest = put(blobs, image_manifest(config_digest, config.size(), layer_digest, layer.size()));
+  auto manifest =
+      put(blobs, image_manifest(config_digest, config.size(), layer_digest, layer.size()));
   auto old_blob = put(blobs, std::string(3000, 'o'));
   auto newer_blob = put(blobs, std::string(3000, 'n'));
   // The pin names only the manifest: its config and layer are protected through it.
@@ -106,18 +111,31 @@ TEST_F(EvictorTest, BlobsNeverTouchedStartAgeingWhenFirstSeen) {
   EXPECT_EQ(record->last_access, now);
 }
 
+TEST_F(EvictorTest, IdleWindowSparesRecentBlobsUnlessTheOperatorAsks) {
+  auto recent = put(blobs, std::string(3000, 'r'));
+  access.touch(recent, now - 5);
+  Evictor evictor(blobs, metadata, access, {1000, 0.5, 60}, [this] { return now; });
+  EXPECT_TRUE(evictor.run_once().removed.empty());
+  EXPECT_TRUE(has(recent));
+  auto report = evictor.run_once(/*operator_request=*/true);
+  ASSERT_EQ(report.removed.size(), 1u);
+  EXPECT_FALSE(has(recent));
+}
+
 TEST(PinClosure, IndexCoversCachedChildrenAndTheirBlobs) {
   MemoryBlobStore blobs;
   auto config = put(blobs, "config");
   auto layer = put(blobs, "layer");
   auto child = put(blobs, image_manifest(config, 6, layer, 5));
   auto missing_child = digest_of("not cached");
-  auto index = put(blobs, nlohmann::json{{"schemaVersion", 2},
-                                         {"manifests",
-                                          {{{"digest", child.str()}, {"size", 10},
-                                            {"platform", {{"os", "linux"}, {"architecture", "amd64"}}}},
-                                           {{"digest", missing_child.str()}, {"size", 10}}}}}
-                              .dump());
+  auto index =
+      put(blobs, nlohmann::json{{"schemaVersion", 2},
+                                {"manifests",
+                                 {{{"digest", child.str()},
+                                   {"size", 10},
+                                   {"platform", {{"os", "linux"}, {"architecture", "amd64"}}}},
+                                  {{"digest", missing_child.str()}, {"size", 10}}}}}
+                     .dump());
   auto closure = manifest_closure(blobs, index);
   EXPECT_EQ(closure, (std::set<Digest>{index, child, config, layer}));
 }

@@ -23,7 +23,8 @@ struct Factory {
 class MetadataPins : public ::testing::TestWithParam<Factory> {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("regmirror-pins-" + std::to_string(std::random_device{}()) + GetParam().name);
+    dir_ = fs::temp_directory_path() /
+           ("regmirror-pins-" + std::to_string(std::random_device{}()) + GetParam().name);
     store_ = GetParam().make(dir_);
     ASSERT_TRUE(store_);
   }
@@ -90,13 +91,16 @@ TEST_P(MetadataPins, ListAllTagsSpansRegistriesAndRepositoriesInOrder) {
 
 TEST_P(MetadataPins, ApplyImportWritesManifestsTagsAndPins) {
   ImportBatch batch;
-  batch.manifests.emplace_back(digest_of("m"), ManifestRecord{"application/vnd.oci.image.index.v1+json", 99});
-  batch.tags.push_back({{"registry.k8s.io", "pause", "3.2"},
-                        {digest_of("m").str(), "application/vnd.oci.image.index.v1+json", 99, 5, 5}});
+  batch.manifests.emplace_back(digest_of("m"),
+                               ManifestRecord{"application/vnd.oci.image.index.v1+json", 99});
+  batch.tags.push_back(
+      {{"registry.k8s.io", "pause", "3.2"},
+       {digest_of("m").str(), "application/vnd.oci.image.index.v1+json", 99, 5, 5}});
   batch.pins.emplace_back("registry.k8s.io/pause:3.2", PinRecord{{digest_of("m").str()}, 5});
   ASSERT_TRUE(store_->apply_import(batch));
   EXPECT_EQ(store_->get_manifest(digest_of("m")).value()->size, 99u);
-  EXPECT_EQ(store_->get_tag({"registry.k8s.io", "pause", "3.2"}).value()->digest, digest_of("m").str());
+  EXPECT_EQ(store_->get_tag({"registry.k8s.io", "pause", "3.2"}).value()->digest,
+            digest_of("m").str());
   EXPECT_TRUE(store_->get_pin("registry.k8s.io/pause:3.2").value());
 }
 

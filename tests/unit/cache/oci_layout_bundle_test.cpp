@@ -15,16 +15,22 @@ using nlohmann::json;
 class OciLayoutBundleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("regmirror-layout-" + std::to_string(std::random_device{}()));
+    dir_ =
+        fs::temp_directory_path() / ("regmirror-layout-" + std::to_string(std::random_device{}()));
     fs::create_directories(dir_ / "blobs" / "sha256");
-    config_ = put(R"({"architecture":"amd64","os":"linux"})");
+    const std::string config = R"({"architecture":"amd64","os":"linux"})";
+    config_ = put(config);
     layer_ = put(std::string(4000, 'L'));
     manifest_text_ = json{{"schemaVersion", 2},
                           {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                          {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-                                      {"digest", config_.str()}, {"size", 38}}},
-                          {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
-                                       {"digest", layer_.str()}, {"size", 4000}}}}}
+                          {"config",
+                           {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                            {"digest", config_.str()},
+                            {"size", config.size()}}},
+                          {"layers",
+                           {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
+                             {"digest", layer_.str()},
+                             {"size", 4000}}}}}
                          .dump();
     manifest_ = put(manifest_text_);
     std::ofstream(dir_ / "oci-layout") << R"({"imageLayoutVersion":"1.0.0"})";
@@ -38,15 +44,19 @@ class OciLayoutBundleTest : public ::testing::Test {
     return digest;
   }
   void write_index() {
-    index_text_ = json{{"schemaVersion", 2},
-                       {"manifests", {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                                       {"digest", manifest_.str()},
-                                       {"size", manifest_text_.size()},
-                                       {"annotations", {{kRefNameAnnotation, "3.2"},
-                                                        {kOriginalRefAnnotation, "k8s.gcr.io/pause:3.2"}}}}}}}
-                      .dump();
+    index_text_ =
+        json{
+            {"schemaVersion", 2},
+            {"manifests",
+             {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+               {"digest", manifest_.str()},
+               {"size", manifest_text_.size()},
+               {"annotations",
+                {{kRefNameAnnotation, "3.2"}, {kOriginalRefAnnotation, "k8s.gcr.io/pause:3.2"}}}}}}}
+            .dump();
     std::ofstream(dir_ / "index.json") << index_text_;
-    std::ofstream(dir_ / kBundleSealFile) << json{{"index_digest", digest_of(index_text_).str()}}.dump();
+    std::ofstream(dir_ / kBundleSealFile)
+        << json{{"index_digest", digest_of(index_text_).str()}}.dump();
   }
 
   fs::path dir_;

@@ -30,8 +30,10 @@ class TarArchiveTest : public ::testing::Test {
 TEST_F(TarArchiveTest, RoundTripsFilesDirectoriesAndLongNames) {
   std::string big(1 << 20, '\0');
   for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 31 % 251);
-  std::ofstream(dir_ / "source.bin", std::ios::binary).write(big.data(), static_cast<std::streamsize>(big.size()));
-  std::string long_name = "blobs/sha256/" + std::string(64, 'a') + "/" + std::string(60, 'b');  // > 100 bytes
+  std::ofstream(dir_ / "source.bin", std::ios::binary)
+      .write(big.data(), static_cast<std::streamsize>(big.size()));
+  std::string long_name =
+      "blobs/sha256/" + std::string(64, 'a') + "/" + std::string(60, 'b');  // > 100 bytes
   TarWriter tar;
   ASSERT_EQ(tar.open(dir_ / "a.tar"), "");
   ASSERT_EQ(tar.add_bytes("oci-layout", R"({"imageLayoutVersion":"1.0.0"})"), "");
@@ -58,7 +60,8 @@ TEST_F(TarArchiveTest, SystemTarReadsWhatWeWrite) {
   ASSERT_EQ(tar.open(dir_ / "a.tar"), "");
   ASSERT_EQ(tar.add_bytes("dir/file.txt", "hello"), "");
   ASSERT_EQ(tar.finish(), "");
-  auto command = "tar -tf " + (dir_ / "a.tar").string() + " > " + (dir_ / "list").string() + " 2>&1";
+  auto command =
+      "tar -tf " + (dir_ / "a.tar").string() + " > " + (dir_ / "list").string() + " 2>&1";
   ASSERT_EQ(std::system(command.c_str()), 0) << read(dir_ / "list");
   EXPECT_EQ(read(dir_ / "list"), "dir/file.txt\n");
 }
@@ -89,7 +92,8 @@ TEST_F(TarArchiveTest, FlippedHeaderByteFailsTheChecksum) {
   ASSERT_EQ(tar.finish(), "");
   auto bytes = read(dir_ / "a.tar");
   bytes[2] ^= 0x01;  // inside the name field
-  std::ofstream(dir_ / "bad.tar", std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(dir_ / "bad.tar", std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   auto error = extract_tar(dir_ / "bad.tar", dir_ / "out", nullptr);
   EXPECT_NE(error.find("checksum"), std::string::npos) << error;
 }
