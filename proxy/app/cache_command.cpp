@@ -3,6 +3,7 @@
 #include <ctime>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "proxy/app/cli_common.hpp"
@@ -23,6 +24,9 @@ Commands:
                      cached already (pull or seed it first)
   unpin REF          let REF be evicted again
   gc                 evict least-recently-used unpinned blobs now, down to max_cache_bytes
+  gc --s3 --older-than AGE
+                     S3 retention (storage.s3): delete bucket blobs last written more than AGE
+                     ago (30d, 12h, 90m, 3600s), keeping pinned content; local disk untouched
   verify             re-hash every blob and remove the ones whose bytes do not match
                      (exit status 1 when any was found)
 
@@ -81,9 +85,29 @@ void print_ls(const json& doc) {
 
 }  // namespace
 
+// "30d", "12h", "90m", "3600s" or plain seconds; nullopt when malformed.
+std::optional<std::int64_t> parse_age_seconds(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::int64_t unit = 1;
+  std::string digits = text;
+  switch (text.back()) {
+    case 'd': unit = 86400; digits.pop_back(); break;
+    case 'h': unit = 3600; digits.pop_back(); break;
+    case 'm': unit = 60; digits.pop_back(); break;
+    case 's': digits.pop_back(); break;
+    default: break;
+  }
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != digits.npos) {
+    return std::nullopt;
+  }
+  return std::stoll(digits) * unit;
+}
+
 int run_cache_command(const std::vector<std::string>& args) {
   std::string admin = kDefaultAdminUrl;
   bool raw_json = false;
+  bool s3 = false;
+  std::optional<std::int64_t> older_than;
   std::vector<std::string> positional;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& arg = args[i];
@@ -98,6 +122,14 @@ int run_cache_command(const std::vector<std::string>& args) {
       admin = args[++i];
     } else if (arg == "--json") {
       raw_json = true;
+    } else if (arg == "--s3") {
+      s3 = true;
+    } else if (arg == "--older-than") {
+      if (i + 1 >= args.size() || !(older_than = parse_age_seconds(args[i + 1]))) {
+        std::cerr << "regmirror cache: --older-than needs an age like 30d, 12h, 90m or 3600s\n";
+        return 2;
+      }
+      ++i;
     } else if (arg.starts_with("-")) {
       std::cerr << "regmirror cache: unknown option '" << arg << "' (see regmirror cache --help)\n";
       return 2;
@@ -128,6 +160,15 @@ int run_cache_command(const std::vector<std::string>& args) {
     return 2;
   }
 
+  if ((s3 || older_than) && command != "gc") {
+    std::cerr << "regmirror cache " << command << ": --s3/--older-than only apply to gc\n";
+    return 2;
+  }
+  if (s3 != older_than.has_value()) {
+    std::cerr << "regmirror cache gc: --s3 and --older-than go together\n";
+    return 2;
+  }
+
   CliHttp http;
   HttpAnswer answer;
   if (command == "ls") {
@@ -137,6 +178,10 @@ int run_cache_command(const std::vector<std::string>& args) {
                           json{{"ref", positional[1]}}.dump());
   } else if (command == "unpin") {
     answer = http.request("DELETE", base + "/admin/pins?ref=" + percent_encode(positional[1]));
+  } else if (command == "gc" && s3) {
+    answer = http.request("POST", base + "/admin/gc?s3=1&older_than_seconds=" +
+                                      std::to_string(*older_than),
+                          {"Content-Type: application/json"}, "{}");
   } else if (command == "gc") {
     answer = http.request("POST", base + "/admin/gc", {"Content-Type: application/json"}, "{}");
   } else {
@@ -164,6 +209,14 @@ int run_cache_command(const std::vector<std::string>& args) {
     std::cout << ")\n";
   } else if (command == "unpin") {
     std::cout << "unpinned " << doc.value("ref", std::string()) << "\n";
+  } else if (command == "gc" && s3) {
+    auto removed = doc.value("removed", json::array());
+    std::uint64_t freed = 0;
+    for (const auto& blob : removed) freed += blob.value("size", std::uint64_t{0});
+    std::cout << "bucket: scanned " << doc.value("scanned", 0) << " blobs, removed "
+              << removed.size() << " (" << format_bytes(freed) << "), kept "
+              << doc.value("kept_pinned", 0) << " pinned and " << doc.value("kept_recent", 0)
+              << " recent\n";
   } else if (command == "gc") {
     auto removed = doc.value("removed", json::array());
     std::uint64_t freed = 0;

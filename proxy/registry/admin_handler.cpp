@@ -15,6 +15,8 @@
 #include "config/config.hpp"
 #include "config/routing_table.hpp"
 #include "proxy/logging/logger.hpp"
+#include "proxy/s3/bucket_retention.hpp"
+#include "proxy/s3/s3_tier.hpp"
 #include "proxy/registry/image_reference.hpp"
 #include "proxy/registry/request_target.hpp"
 #include "proxy/server/offload.hpp"
@@ -274,6 +276,33 @@ Reply run_gc(const AdminHandlerParts& parts) {
   return reply;
 }
 
+Reply run_bucket_gc(const AdminHandlerParts& parts, std::int64_t older_than_seconds) {
+  if (parts.s3 == nullptr) {
+    return Reply{http::status::bad_request, json{{"error", "storage.s3 is not configured"}}};
+  }
+  auto keep = cache::pinned_digests(*parts.blobs, *parts.metadata);
+  if (!keep) {
+    return Reply{http::status::internal_server_error,
+                 json{{"error", "cannot read pins: " + keep.error().message()}}};
+  }
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto report = s3::collect_bucket_garbage(*parts.s3->client, parts.config->storage.s3->prefix,
+                                           *keep, now - older_than_seconds);
+  json removed = json::array();
+  for (const auto& [digest, size] : report.removed) removed.push_back({{"digest", digest}, {"size", size}});
+  auto count = std::to_string(report.removed.size());
+  logging::info("admin_bucket_gc", {{"removed", count}, {"error", report.error}});
+  Reply reply{report.error.empty() ? http::status::ok : http::status::internal_server_error,
+              json{{"scanned", report.scanned},
+                   {"kept_pinned", report.kept_pinned},
+                   {"kept_recent", report.kept_recent},
+                   {"removed", removed}}};
+  if (!report.error.empty()) reply.body["error"] = report.error;
+  return reply;
+}
+
 // Re-hashes one blob; empty when it is intact, else why not.
 std::string check_blob(cache::BlobStore& blobs, const cache::Digest& digest) {
   auto reader = blobs.open(digest);
@@ -474,6 +503,20 @@ class AdminRequest {
         co_return co_await reply(std::move(answer));
       }
       auto job = [parts, text = std::move(*ref)] { return unpin(*parts, text); };
+      {
+        Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+        co_return co_await reply(std::move(answer));
+      }
+    }
+    if (path == "/admin/gc" && method == http::verb::post && query_param(target, "s3")) {
+      auto age = query_param(target, "older_than_seconds");
+      if (!age || age->empty() || age->size() > 12 ||
+          age->find_first_not_of("0123456789") != std::string::npos) {
+        Reply answer = fail(http::status::bad_request, "older_than_seconds must be a number");
+        co_return co_await reply(std::move(answer));
+      }
+      auto seconds = std::stoll(*age);
+      auto job = [parts, seconds] { return run_bucket_gc(*parts, seconds); };
       {
         Reply answer = co_await server::offload(*parts_.workers, std::move(job));
         co_return co_await reply(std::move(answer));

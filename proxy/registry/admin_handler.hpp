@@ -29,6 +29,10 @@ class MetadataStore;
 class Evictor;
 }  // namespace regmirror::cache
 
+namespace regmirror::proxy::s3 {
+struct S3Tier;
+}
+
 namespace regmirror::proxy::registry {
 
 struct AdminHandlerParts {
@@ -38,6 +42,7 @@ struct AdminHandlerParts {
   cache::MetadataStore* metadata = nullptr;
   cache::Evictor* evictor = nullptr;            // the same one the background thread runs
   boost::asio::thread_pool* workers = nullptr;  // for blocking work
+  s3::S3Tier* s3 = nullptr;                     // storage.s3, for bucket retention (gc?s3=1)
 };
 
 class AdminHandler final : public server::Handler {

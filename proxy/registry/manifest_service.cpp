@@ -24,6 +24,17 @@ struct LocalManifest {
   std::string media_type;
 };
 
+ManifestAnswer content_answer(std::string body, std::string media_type, std::string digest,
+                              CacheOutcome outcome, std::int64_t validated_at = 0) {
+  ManifestAnswer answer;
+  answer.body = std::move(body);
+  answer.media_type = std::move(media_type);
+  answer.digest = std::move(digest);
+  answer.outcome = outcome;
+  answer.validated_at = validated_at;
+  return answer;
+}
+
 ManifestAnswer error_answer(OciError error, std::string message) {
   ManifestAnswer answer;
   answer.error = error;
@@ -47,8 +58,8 @@ std::optional<LocalManifest> load_local(cache::BlobStore& blobs, cache::Metadata
   std::string body(size, '\0');
   std::size_t done = 0;
   while (done < size) {
-    auto n = (*reader)->read_at(done, std::as_writable_bytes(std::span(body.data() + done,
-                                                                       size - done)));
+    auto n = (*reader)->read_at(done,
+                                std::as_writable_bytes(std::span(body.data() + done, size - done)));
     if (!n || *n == 0) return std::nullopt;
     done += *n;
   }
@@ -97,13 +108,16 @@ void store(cache::BlobStore& blobs, cache::MetadataStore& metadata, const cache:
     ec = p.error();
   }
   // The client still gets the verified bytes; only caching failed.
-  if (ec) logging::error("manifest_store_failed", {{"digest", digest.str()}, {"error", ec.message()}});
+  if (ec)
+    logging::error("manifest_store_failed", {{"digest", digest.str()}, {"error", ec.message()}});
 }
 
 ManifestAnswer upstream_failure(const ChainOutcome& outcome, const std::string& what) {
-  if (outcome.all_not_found) return error_answer(OciError::kManifestUnknown, what + " not found upstream");
+  if (outcome.all_not_found)
+    return error_answer(OciError::kManifestUnknown, what + " not found upstream");
   if (outcome.rate_limited) {
-    auto answer = error_answer(OciError::kTooManyRequests, "upstream rate limit reached for " + what);
+    auto answer =
+        error_answer(OciError::kTooManyRequests, "upstream rate limit reached for " + what);
     answer.retry_after = outcome.retry_after;
     return answer;
   }
@@ -116,8 +130,12 @@ ManifestAnswer upstream_failure(const ChainOutcome& outcome, const std::string& 
 ManifestService::ManifestService(cache::BlobStore& blobs, cache::MetadataStore& metadata,
                                  metrics::Metrics& metrics, Clock clock, bool offline,
                                  HotManifestCache* hot)
-    : blobs_(blobs), metadata_(metadata), metrics_(metrics), clock_(std::move(clock)),
-      offline_(offline), hot_(hot) {}
+    : blobs_(blobs),
+      metadata_(metadata),
+      metrics_(metrics),
+      clock_(std::move(clock)),
+      offline_(offline),
+      hot_(hot) {}
 
 ManifestAnswer ManifestService::get(const UpstreamChain& chain, const std::string& repository,
                                     const std::string& reference) {
@@ -142,31 +160,32 @@ ManifestAnswer ManifestService::get(const UpstreamChain& chain, const std::strin
   return answer;
 }
 
-ManifestAnswer ManifestService::by_digest(const UpstreamChain& chain,
-                                          const std::string& repository,
+ManifestAnswer ManifestService::by_digest(const UpstreamChain& chain, const std::string& repository,
                                           const std::string& reference) {
   auto digest = cache::Digest::parse(reference);
   // A digest that cannot exist is answered here, never forwarded.
   if (!digest) return error_answer(OciError::kManifestUnknown, "invalid digest " + reference);
   if (auto local = load_local(blobs_, metadata_, *digest)) {
-    return {std::nullopt, {}, {}, std::move(local->body), std::move(local->media_type),
-            digest->str(), CacheOutcome::kHit};
+    return content_answer(std::move(local->body), std::move(local->media_type), digest->str(),
+                          CacheOutcome::kHit);
   }
   if (offline_) return error_answer(OciError::kManifestUnknown, "not cached (offline mode)");
   auto outcome = chain.fetch(repository, "GET", "/manifests/" + reference, kAcceptManifests,
                              kMaxManifestBytes, "manifest");
   if (!outcome.response) return upstream_failure(outcome, "manifest " + reference);
   if (!verify(*outcome.response, digest)) {
-    logging::error("upstream_digest_mismatch", {{"registry", chain.registry().name},
-                                                {"repo", repository},
-                                                {"digest", digest->str()}});
+    logging::error(
+        "upstream_digest_mismatch",
+        {{"registry", chain.registry().name}, {"repo", repository}, {"digest", digest->str()}});
     return error_answer(OciError::kUpstreamInvalid,
                         "upstream manifest does not match digest " + digest->str());
   }
   auto media_type = media_type_of(*outcome.response);
   store(blobs_, metadata_, *digest, outcome.response->body, media_type);
-  return {std::nullopt, {}, {}, std::move(outcome.response->body), std::move(media_type),
-          digest->str(), CacheOutcome::kMiss};
+  ManifestAnswer answer = content_answer(std::move(outcome.response->body), std::move(media_type),
+                                         digest->str(), CacheOutcome::kMiss);
+  answer.upstream = chain.upstream_url(outcome.winner);
+  return answer;
 }
 
 ManifestAnswer ManifestService::by_tag(const UpstreamChain& chain, const std::string& repository,
@@ -192,8 +211,8 @@ ManifestAnswer ManifestService::by_tag(const UpstreamChain& chain, const std::st
   }
   const auto now = clock_();
   auto serve_local = [&](CacheOutcome outcome) {
-    return ManifestAnswer{std::nullopt, {},      {},      local->body, local->media_type,
-                          record->digest, outcome, record->validated_at};
+    return content_answer(local->body, local->media_type, record->digest, outcome,
+                          record->validated_at);
   };
 
   if (local) {
@@ -201,26 +220,25 @@ ManifestAnswer ManifestService::by_tag(const UpstreamChain& chain, const std::st
     if (fresh) return serve_local(CacheOutcome::kHit);
     if (offline_ || chain.quota_low()) return serve_local(CacheOutcome::kStale);
     // Revalidate with HEAD, which Docker Hub does not count against the pull limit.
-    auto head = chain.fetch(repository, "HEAD", "/manifests/" + tag, kAcceptManifests, 0,
-                            "manifest");
+    auto head =
+        chain.fetch(repository, "HEAD", "/manifests/" + tag, kAcceptManifests, 0, "manifest");
     if (head.response) {
       auto current = cache::Digest::parse(head.response->header("docker-content-digest"));
       if (current && *current == *local_digest) {
         record->validated_at = now;
         if (auto put = metadata_.put_tag(key, *record); !put) {
-          logging::error("index_write_failed", {{"repo", repository}, {"tag", tag},
-                                                {"error", put.error().message()}});
+          logging::error("index_write_failed",
+                         {{"repo", repository}, {"tag", tag}, {"error", put.error().message()}});
         }
         return serve_local(CacheOutcome::kHit);
       }
       if (current) {
         // The tag moved: to content we may already hold (a tag moved back, or shared).
         if (auto moved = load_local(blobs_, metadata_, *current)) {
-          cache::TagRecord updated{current->str(), moved->media_type, moved->body.size(), now,
-                                   now};
+          cache::TagRecord updated{current->str(), moved->media_type, moved->body.size(), now, now};
           (void)metadata_.put_tag(key, updated);
-          return {std::nullopt,       {}, {}, std::move(moved->body), std::move(moved->media_type),
-                  current->str(), CacheOutcome::kHit, now};
+          return content_answer(std::move(moved->body), std::move(moved->media_type),
+                                current->str(), CacheOutcome::kHit, now);
         }
       }
       // Otherwise fall through to a GET.
@@ -260,8 +278,10 @@ ManifestAnswer ManifestService::by_tag(const UpstreamChain& chain, const std::st
     logging::error("index_write_failed",
                    {{"repo", repository}, {"tag", tag}, {"error", put.error().message()}});
   }
-  return {std::nullopt,  {}, {}, std::move(outcome.response->body), std::move(media_type),
-          digest->str(), CacheOutcome::kMiss, now};
+  ManifestAnswer answer = content_answer(std::move(outcome.response->body), std::move(media_type),
+                                         digest->str(), CacheOutcome::kMiss, now);
+  answer.upstream = chain.upstream_url(outcome.winner);
+  return answer;
 }
 
 }  // namespace regmirror::proxy::registry

@@ -36,6 +36,7 @@ struct ManifestAnswer {
   std::string digest;
   CacheOutcome outcome = CacheOutcome::kNone;
   std::int64_t validated_at = 0;  // tags: when an upstream last confirmed the digest
+  std::string upstream;           // which upstream answered, when one did (for the log)
 };
 
 class ManifestService {

@@ -50,6 +50,7 @@ struct Exchange {
   CacheOutcome outcome = CacheOutcome::kNone;
   std::uint64_t bytes = 0;
   std::string error;
+  std::string upstream;  // the upstream that answered a miss
 };
 
 using StringResponse = http::response<http::string_body>;
@@ -227,6 +228,7 @@ class RequestContext {
     };
     auto answer = co_await server::offload(*parts_.workers, std::move(job));
     ex.outcome = answer.outcome;
+    ex.upstream = answer.upstream;
     if (answer.error) co_return co_await error(*answer.error, answer.message, answer.retry_after);
     HotManifest served{std::move(answer.digest), std::move(answer.media_type),
                        std::move(answer.body)};
@@ -563,6 +565,7 @@ asio::awaitable<bool> RegistryHandler::handle(Connection& connection) {
                               {"ns", target.ns},
                               {"status", status},
                               {"cache", x_cache_value(ex.outcome)},
+                              {"upstream", ex.upstream},
                               {"bytes", bytes},
                               {"ms", millis},
                               {"error", ex.error},

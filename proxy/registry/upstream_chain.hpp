@@ -47,6 +47,7 @@ class UpstreamChain {
   // repository (e.g. {owner} for a one-segment name).
   std::optional<UpstreamTarget> target(std::size_t index, const std::string& repository) const;
   std::size_t size() const { return endpoints_.size(); }
+  const std::string& upstream_url(std::size_t index) const { return endpoints_[index].base_url; }
 
   // GET/HEAD "/v2/<upstream repo><suffix>" on each upstream in turn (buffered, `max_body`).
   ChainOutcome fetch(const std::string& repository, const std::string& method,

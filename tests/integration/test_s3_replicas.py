@@ -134,6 +134,37 @@ class TestS3Replicas(unittest.TestCase):
                              f"partial or wrong object visible in the bucket: {key}")
         return objects
 
+    def test_bucket_retention_removes_old_unpinned_blobs_and_keeps_pinned_ones(self):
+        import subprocess
+        rm = self.replica("gc/")
+        self.pull_all(rm, "shared")
+        self.pull_all(rm, "offline")
+        pin = subprocess.run([BIN, "cache", "pin", "docker.io/library/shared:v1", "--admin",
+                              rm.admin_url], capture_output=True, text=True, timeout=60)
+        self.assertEqual(pin.returncode, 0, pin.stdout + pin.stderr)
+        before = bucket_objects(self.rgw, "gc/blobs/")
+        shared = {d.split(":")[1] for d in self.images["shared"].all_digests}
+        unpinned = {d.split(":")[1] for d in self.images["offline"].blob_digests} - shared
+        self.assertTrue(unpinned <= {k.rsplit("/", 1)[1] for k in before})
+        # Nothing is old enough yet: a 30-day retention removes nothing.
+        keep_all = subprocess.run([BIN, "cache", "gc", "--s3", "--older-than", "30d", "--admin",
+                                   rm.admin_url], capture_output=True, text=True, timeout=60)
+        self.assertEqual(keep_all.returncode, 0, keep_all.stdout + keep_all.stderr)
+        self.assertIn("removed 0", keep_all.stdout)
+        self.assertEqual(bucket_objects(self.rgw, "gc/blobs/"), before)
+        time.sleep(1.2)  # S3 times have one-second resolution
+        gc = subprocess.run([BIN, "cache", "gc", "--s3", "--older-than", "0s", "--admin",
+                             rm.admin_url], capture_output=True, text=True, timeout=60)
+        self.assertEqual(gc.returncode, 0, gc.stdout + gc.stderr)
+        after = {k.rsplit("/", 1)[1] for k in bucket_objects(self.rgw, "gc/blobs/")}
+        self.assertTrue(shared <= after, f"pinned content removed: {shared - after}")
+        self.assertFalse(unpinned & after, f"old unpinned blobs kept: {unpinned & after}")
+        # Bad input is refused without touching the bucket.
+        bad = subprocess.run([BIN, "cache", "gc", "--s3", "--older-than", "soon", "--admin",
+                              rm.admin_url], capture_output=True, text=True, timeout=60)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("--older-than", bad.stderr)
+
     def test_pull_through_one_replica_then_others_cost_no_upstream_blob_fetch(self):
         a, b, c = self.replica("t1/"), self.replica("t1/"), self.replica("t1/")
         img = self.images["shared"]
