@@ -1,3 +1,4 @@
+#include "proxy/upstream/curl_handle_pool.hpp"
 #include "proxy/s3/s3_client.hpp"
 
 #include <curl/curl.h>
@@ -200,15 +201,10 @@ struct S3Client::Impl {
   std::string host;          // the Host header we sign and send
   std::string base_url;      // scheme://host
   std::string path_prefix;   // "/bucket" for path style, "" for virtual-host style
-  CURLSH* share = nullptr;
-  std::mutex share_locks[CURL_LOCK_DATA_LAST];
-  std::mutex pool_mutex;
-  std::vector<CURL*> pool;
+  upstream::CurlHandlePool handles{kMaxPooledHandles};
 
   explicit Impl(S3ClientOptions opts)
       : options(std::move(opts)), signer(options.credentials) {
-    static std::once_flag global_init;
-    std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     auto sep = options.endpoint.find("://");
     scheme = sep == std::string::npos ? "https" : options.endpoint.substr(0, sep);
     std::string authority =
@@ -217,46 +213,6 @@ struct S3Client::Impl {
     host = options.path_style ? authority : options.bucket + "." + authority;
     path_prefix = options.path_style ? "/" + options.bucket : "";
     base_url = scheme + "://" + host;
-    share = curl_share_init();
-    curl_share_setopt(share, CURLSHOPT_LOCKFUNC, &Impl::lock);
-    curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, &Impl::unlock);
-    curl_share_setopt(share, CURLSHOPT_USERDATA, this);
-    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-  }
-
-  ~Impl() {
-    for (auto* handle : pool) curl_easy_cleanup(handle);
-    curl_share_cleanup(share);
-  }
-
-  static void lock(CURL*, curl_lock_data data, curl_lock_access, void* user) noexcept {
-    static_cast<Impl*>(user)->share_locks[static_cast<std::size_t>(data)].lock();
-  }
-  static void unlock(CURL*, curl_lock_data data, void* user) noexcept {
-    static_cast<Impl*>(user)->share_locks[static_cast<std::size_t>(data)].unlock();
-  }
-
-  CURL* acquire() {
-    {
-      std::lock_guard lock(pool_mutex);
-      if (!pool.empty()) {
-        CURL* handle = pool.back();
-        pool.pop_back();
-        return handle;
-      }
-    }
-    return curl_easy_init();
-  }
-
-  void release(CURL* handle) {
-    std::lock_guard lock(pool_mutex);
-    if (pool.size() < kMaxPooledHandles) {
-      pool.push_back(handle);
-    } else {
-      curl_easy_cleanup(handle);
-    }
   }
 
   std::string raw_path(std::string_view key) const {
@@ -330,7 +286,7 @@ struct S3Client::Impl {
     auto query = canonical_query(request.query);
     if (!query.empty()) url += "?" + query;
 
-    CURL* handle = acquire();
+    CURL* handle = handles.acquire();
     curl_easy_reset(handle);
     curl_slist* list = nullptr;
     std::vector<std::string> lines;
@@ -347,7 +303,7 @@ struct S3Client::Impl {
 
     curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
     curl_easy_setopt(handle, CURLOPT_PATH_AS_IS, 1L);  // what was signed is what is sent
-    curl_easy_setopt(handle, CURLOPT_SHARE, share);
+    curl_easy_setopt(handle, CURLOPT_SHARE, handles.share());
     curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L);
@@ -389,7 +345,7 @@ struct S3Client::Impl {
     curl_easy_setopt(handle, CURLOPT_WRITEDATA, &ex);
     CURLcode code = curl_easy_perform(handle);
     curl_slist_free_all(list);
-    release(handle);
+    handles.release(handle);
 
     if (code == CURLE_OK) return std::move(ex.reply);
     if (ex.sink_refused) return S3Error{S3Errc::kAborted, describe(request) + ": aborted by the reader"};

@@ -1,3 +1,4 @@
+#include "proxy/upstream/curl_handle_pool.hpp"
 #include "proxy/upstream/upstream_client.hpp"
 
 #include <curl/curl.h>
@@ -185,64 +186,18 @@ std::string Response::header(std::string_view name) const {
 
 struct UpstreamClient::Impl {
   ClientOptions options;
-  CURLSH* share = nullptr;
-  std::array<std::mutex, CURL_LOCK_DATA_LAST> share_locks;
-  std::mutex pool_mutex;
-  std::vector<CURL*> pool;
+  CurlHandlePool handles{kMaxPooledHandles};
   TokenCache tokens;
   std::mutex basic_mutex;
   std::set<std::string> basic_origins;  // upstreams that asked for Basic auth
 
-  explicit Impl(ClientOptions opts) : options(std::move(opts)) {
-    static std::once_flag global_init;
-    std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    share = curl_share_init();
-    curl_share_setopt(share, CURLSHOPT_LOCKFUNC, &Impl::lock);
-    curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, &Impl::unlock);
-    curl_share_setopt(share, CURLSHOPT_USERDATA, this);
-    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-  }
-
-  ~Impl() {
-    for (auto* handle : pool) curl_easy_cleanup(handle);
-    curl_share_cleanup(share);
-  }
-
-  static void lock(CURL*, curl_lock_data data, curl_lock_access, void* user) noexcept {
-    static_cast<Impl*>(user)->share_locks[static_cast<std::size_t>(data)].lock();
-  }
-  static void unlock(CURL*, curl_lock_data data, void* user) noexcept {
-    static_cast<Impl*>(user)->share_locks[static_cast<std::size_t>(data)].unlock();
-  }
-
-  CURL* acquire() {
-    {
-      std::lock_guard lock(pool_mutex);
-      if (!pool.empty()) {
-        CURL* handle = pool.back();
-        pool.pop_back();
-        return handle;
-      }
-    }
-    return curl_easy_init();
-  }
-
-  void release(CURL* handle) {
-    std::lock_guard lock(pool_mutex);
-    if (pool.size() < kMaxPooledHandles) {
-      pool.push_back(handle);
-    } else {
-      curl_easy_cleanup(handle);
-    }
-  }
+  explicit Impl(ClientOptions opts) : options(std::move(opts)) {}
 
   // One request/response, no redirects followed.
   boost::system::error_code perform(const std::string& url, std::string_view method,
                                     const std::vector<std::string>& headers,
                                     const std::string& authorization, bool buffered, Hop& hop) {
-    CURL* handle = acquire();
+    CURL* handle = handles.acquire();
     curl_easy_reset(handle);  // keeps the connection and DNS caches
     curl_slist* list = nullptr;
     for (const auto& header : headers) list = curl_slist_append(list, header.c_str());
@@ -252,7 +207,7 @@ struct UpstreamClient::Impl {
       list = curl_slist_append(list, auth_line.c_str());
     }
     curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(handle, CURLOPT_SHARE, share);
+    curl_easy_setopt(handle, CURLOPT_SHARE, handles.share());
     curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L);
@@ -278,7 +233,7 @@ struct UpstreamClient::Impl {
     curl_easy_setopt(handle, CURLOPT_WRITEDATA, &hop);
     CURLcode code = curl_easy_perform(handle);
     curl_slist_free_all(list);
-    release(handle);
+    handles.release(handle);
     hop.response.effective_url = url;
     if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && hop.headers_refused)) return {};
     return map_curl_error(code, hop);
