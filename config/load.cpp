@@ -280,7 +280,8 @@ Config parse_config(std::string_view json_text) {
   json root;
   try {
     root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for numbers no double holds ("1e400").
     throw ConfigError(std::string("config is not valid JSON: ") + e.what());
   }
   require_object(root, "(top level)");

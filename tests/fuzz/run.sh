@@ -52,7 +52,7 @@ for target in "${targets[@]}"; do
       echo "  crashing input: $artifacts/$f"
       echo "  reproduce:      $bin $artifacts/$f"
     done
-    grep -E 'ERROR: |FUZZ_CHECK|runtime error|SUMMARY|Test unit written' "$log" | head -n 8 | sed 's/^/  /'
+    grep -E 'ERROR: |FUZZ_CHECK|runtime error|terminate called|what\(\)|SUMMARY' "$log" | head -n 8 | sed 's/^/  /'
   else
     echo "ok   $target: ${execs:-?} runs in ${seconds}s, ${cov:-cov: ?}"
   fi
