@@ -57,6 +57,7 @@ enum class LogFormat { kText, kJson };
 struct LimitsConfig {
   std::size_t max_connections = 4096;       // past it: 503 and close
   std::size_t header_limit_bytes = 16384;   // request line + headers; past it: 431
+  std::size_t max_header_fields = 100;      // past it: 431
   std::chrono::seconds header_timeout{30};  // to receive a whole request head (slowloris)
   std::chrono::seconds idle_timeout{120};   // keep-alive connection with no request
   std::chrono::seconds write_timeout{120};  // a client that accepts no bytes for this long

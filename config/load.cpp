@@ -31,8 +31,24 @@ constexpr std::string_view kDefaultConfigJson = R"({
   }
 })";
 
+// Key paths come from the file: control bytes are shown escaped so the message stays one
+// readable line (found by fuzz_config: a NUL key made the message look empty).
+std::string printable(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+      out += escaped;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
 [[noreturn]] void fail(const std::string& key, const std::string& why) {
-  throw ConfigError(key + ": " + why);
+  throw ConfigError(printable(key) + ": " + why);
 }
 
 void reject_unknown_keys(const json& object, const std::string& where,
@@ -205,7 +221,8 @@ std::chrono::seconds get_seconds(const json& object, const std::string& where, c
 LimitsConfig parse_limits(const json& value) {
   require_object(value, "limits");
   reject_unknown_keys(value, "limits",
-                      {"max_connections", "header_limit_bytes", "header_timeout_seconds",
+                      {"max_connections", "header_limit_bytes", "max_header_fields",
+                       "header_timeout_seconds",
                        "idle_timeout_seconds", "write_timeout_seconds",
                        "upstream_connect_timeout_seconds", "upstream_stall_timeout_seconds",
                        "upstream_request_timeout_seconds"});
@@ -218,6 +235,10 @@ LimitsConfig parse_limits(const json& value) {
   limits.header_limit_bytes = get_uint(value, p, "header_limit_bytes", limits.header_limit_bytes);
   if (limits.header_limit_bytes < 1024 || limits.header_limit_bytes > (1 << 20)) {
     fail(p + "header_limit_bytes", "must be between 1024 and 1048576");
+  }
+  limits.max_header_fields = get_uint(value, p, "max_header_fields", limits.max_header_fields);
+  if (limits.max_header_fields < 8 || limits.max_header_fields > 10000) {
+    fail(p + "max_header_fields", "must be between 8 and 10000");
   }
   limits.header_timeout = get_seconds(value, p, "header_timeout_seconds", limits.header_timeout);
   limits.idle_timeout = get_seconds(value, p, "idle_timeout_seconds", limits.idle_timeout);

@@ -317,6 +317,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   options.threads = std::max(1U, std::thread::hardware_concurrency());
   options.max_connections = cfg.limits.max_connections;
   options.header_limit = cfg.limits.header_limit_bytes;
+  options.max_header_fields = cfg.limits.max_header_fields;
   options.header_timeout = cfg.limits.header_timeout;
   options.idle_timeout = cfg.limits.idle_timeout;
   options.write_timeout = cfg.limits.write_timeout;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <ctime>
@@ -40,16 +41,29 @@ std::string timestamp() {
   return buffer;
 }
 
+bool is_control(char c) {
+  auto u = static_cast<unsigned char>(c);
+  return u < 0x20 || u == 0x7f;
+}
+
+// Values may carry client bytes (names, ns): control bytes are escaped as \xNN so a line is
+// one line and a terminal shows it as text.
 void append_text_value(std::string& line, std::string_view value) {
-  bool quote = value.find_first_of(" \"=\t\r\n") != std::string_view::npos;
+  bool quote = value.find_first_of(" \"=\\") != std::string_view::npos ||
+               std::any_of(value.begin(), value.end(), is_control);
   if (!quote) {
     line.append(value);
     return;
   }
   line.push_back('"');
   for (char c : value) {
+    if (is_control(c)) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", static_cast<unsigned char>(c));
+      line.append(escaped);
+      continue;
+    }
     if (c == '"' || c == '\\') line.push_back('\\');
-    if (c == '\n' || c == '\r') c = ' ';  // one event, one line
     line.push_back(c);
   }
   line.push_back('"');

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cache/blob_store.hpp"
+#include "cache/manifest_references.hpp"
 #include "cache/metadata_store.hpp"
 #include "config/reference.hpp"
 #include "proxy/logging/logger.hpp"
@@ -264,6 +265,15 @@ ManifestAnswer ManifestService::by_tag(const UpstreamChain& chain, const std::st
     return upstream_failure(outcome, "manifest " + repository + ":" + tag);
   }
   auto digest = verify(*outcome.response, std::nullopt);
+  // By tag nothing vouches for the bytes but the upstream: a body that is not a manifest
+  // (truncated JSON, an HTML error page) must not become what the tag means for a TTL.
+  if (digest && !cache::parse_manifest_references(outcome.response->body)) {
+    logging::error("upstream_manifest_malformed",
+                   {{"registry", key.registry}, {"repo", repository}, {"tag", tag}});
+    if (local) return serve_local(CacheOutcome::kStale);
+    return error_answer(OciError::kUpstreamInvalid, "upstream sent a malformed manifest for " +
+                                                        repository + ":" + tag);
+  }
   if (!digest) {
     logging::error("upstream_digest_mismatch",
                    {{"registry", key.registry}, {"repo", repository}, {"tag", tag}});

@@ -547,7 +547,8 @@ asio::awaitable<bool> RegistryHandler::handle(Connection& connection) {
   const auto& request = connection.request();
   auto target = parse_request_target(std::string_view(request.target().data(), request.target().size()));
   RequestContext context(parts_, connection);
-  context.ns = target.ns;
+  // Echoed in OCI-Namespace only when it is a host name: never reflect raw client bytes.
+  if (config::is_valid_registry_host(target.ns)) context.ns = target.ns;
   bool keep = co_await context.serve(target);
   const auto& ex = context.ex;
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -90,6 +90,12 @@ struct HttpServer::Impl {
         break;
       }
       tcp.expires_never();
+      if (static_cast<std::size_t>(std::distance(parser.get().begin(), parser.get().end())) >
+          options.max_header_fields) {
+        co_await refuse(stream, tcp, http::status::request_header_fields_too_large,
+                        "too many header fields");
+        break;
+      }
       // A request with a body (push, admin upload) can be read by the handler; the connection
       // is closed afterwards rather than trusting that the body was consumed exactly.
       bool body_follows = !parser.is_done();

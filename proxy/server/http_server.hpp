@@ -18,6 +18,7 @@ struct ServerOptions {
   std::size_t threads = 2;
   std::size_t max_connections = 4096;       // past it: 503 and close
   std::size_t header_limit = 16 * 1024;     // request line + fields; past it: 431
+  std::size_t max_header_fields = 100;      // past it: 431
   std::chrono::seconds header_timeout{30};  // from the first byte of a request head to its end
   std::chrono::seconds idle_timeout{120};   // waiting for the next request on a kept-alive one
   std::chrono::seconds write_timeout{120};  // a client that takes no bytes for this long

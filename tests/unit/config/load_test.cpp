@@ -108,6 +108,9 @@ TEST(ConfigLoad, RejectsInvalidJsonClearly) {
   // Found by fuzz_config: a number no double holds made nlohmann throw out_of_range.
   EXPECT_NE(error_of("{\"max_cache_bytes\": -11e400}").find("not valid JSON"), std::string::npos);
   EXPECT_EQ(error_of(kMinimal), "");
+  // Found by fuzz_config: a key with a NUL byte made the message look empty.
+  auto nul_key = error_of(std::string("{\"a\\u0000b\": 1}"));
+  EXPECT_NE(nul_key.find("a\\x00b: unknown key"), std::string::npos) << nul_key;
 }
 
 TEST(ConfigLoad, MissingFileIsAClearError) {
