@@ -1,7 +1,24 @@
 #!/usr/bin/env bash
-# Builds regmirror and runs every test: unit tests (gtest), integration tests against real
-# docker-registry upstreams with skopeo and containerd, and a short fuzz run of the parsers.
+# Builds regmirror and runs every test:
+#  1. release build: gtest unit tests, integration tests against real docker-registry upstreams
+#     with skopeo, containerd and Ceph RGW, and a bounded libFuzzer run of the parsers;
+#  2. ASan+UBSan build: the unit tests and the integration tests that drive the data paths.
+# REGMIRROR_SKIP_ASAN=1 skips step 2 (quick local runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
 ./scripts/build.sh
 ctest --test-dir build --output-on-failure --timeout 900
+
+if [[ "${REGMIRROR_SKIP_ASAN:-0}" != "1" ]]; then
+  cmake --preset asan >/dev/null
+  cmake --build build-asan -j "$(nproc)" --target regmirror regmirror_unit_tests
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  ./build-asan/tests/regmirror_unit_tests --gtest_brief=1
+  (cd tests/integration && REGMIRROR_BIN="$PWD/../../build-asan/regmirror" \
+     /usr/bin/python3 -m unittest test_pull_skopeo test_pull_integrity test_pull_bad_input \
+       test_pull_crash test_hostile_inputs test_hostile_upstream test_security_access \
+       test_dockerhub_auth test_closed_network_bundle)
+  echo "asan+ubsan: unit and integration tests passed"
+fi
