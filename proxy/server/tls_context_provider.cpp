@@ -9,13 +9,15 @@
 namespace regmirror::proxy::server {
 namespace {
 
-std::int64_t stamp_of(const std::string& cert, const std::string& key) {
-  std::int64_t stamp = 0;
+// Changes whenever either file is replaced or rewritten (mtime, inode). Unsigned arithmetic:
+// the mix may wrap, which for unsigned types is defined (UBSan caught the signed version).
+std::uint64_t stamp_of(const std::string& cert, const std::string& key) {
+  std::uint64_t stamp = 0;
   for (const auto* path : {&cert, &key}) {
     struct stat st {};
     if (::stat(path->c_str(), &st) == 0) {
-      stamp = stamp * 31 + static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 +
-              st.st_mtim.tv_nsec + st.st_ino;
+      stamp = stamp * 31 + static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1000000000u +
+              static_cast<std::uint64_t>(st.st_mtim.tv_nsec) + static_cast<std::uint64_t>(st.st_ino);
     }
   }
   return stamp;

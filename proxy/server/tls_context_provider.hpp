@@ -26,7 +26,7 @@ class TlsContextProvider {
   std::string key_file_;
   std::mutex mutex_;
   std::shared_ptr<boost::asio::ssl::context> context_;
-  std::int64_t stamp_ = 0;
+  std::uint64_t stamp_ = 0;
   std::chrono::steady_clock::time_point next_check_{};
 };
 
