@@ -1,3 +1,4 @@
+#include "proxy/upstream/header_text.hpp"
 #include "proxy/upstream/curl_handle_pool.hpp"
 #include "proxy/s3/s3_client.hpp"
 
@@ -15,23 +16,12 @@
 namespace regmirror::proxy::s3 {
 namespace {
 
+using upstream::to_lower;
+using upstream::trim_header_value;
+
 constexpr std::size_t kMaxPooledHandles = 32;
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
 constexpr std::size_t kMaxControlBody = 16 << 20;  // listings, multipart answers
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 std::string strip_quotes(std::string value) {
   if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
@@ -99,7 +89,7 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
           space == std::string_view::npos ? 0 : std::strtol(line.data() + space + 1, nullptr, 10);
       return n;
     }
-    auto trimmed = trim(line);
+    auto trimmed = trim_header_value(line);
     if (trimmed.empty()) {
       if (ex->reply.status < 200) return n;
       ex->error_body = ex->reply.status < 200 || ex->reply.status >= 300;
@@ -113,8 +103,8 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     }
     auto colon = trimmed.find(':');
     if (colon != std::string_view::npos) {
-      ex->reply.headers.emplace_back(to_lower(trim(trimmed.substr(0, colon))),
-                                     std::string(trim(trimmed.substr(colon + 1))));
+      ex->reply.headers.emplace_back(to_lower(trim_header_value(trimmed.substr(0, colon))),
+                                     std::string(trim_header_value(trimmed.substr(colon + 1))));
     }
     return n;
   } catch (...) {

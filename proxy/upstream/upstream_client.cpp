@@ -1,3 +1,4 @@
+#include "proxy/upstream/header_text.hpp"
 #include "proxy/upstream/curl_handle_pool.hpp"
 #include "proxy/upstream/upstream_client.hpp"
 
@@ -21,20 +22,6 @@ constexpr std::size_t kMaxPooledHandles = 64;
 
 bool is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 std::string base64(std::string_view in) {
@@ -106,7 +93,7 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
           space == std::string_view::npos ? 0 : std::strtol(line.data() + space + 1, nullptr, 10);
       return n;
     }
-    auto trimmed = trim(line);
+    auto trimmed = trim_header_value(line);
     if (trimmed.empty()) {
       long status = hop->response.status;
       if (status < 200) return n;  // 100 Continue and friends
@@ -123,8 +110,8 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     }
     auto colon = trimmed.find(':');
     if (colon != std::string_view::npos) {
-      hop->response.headers.emplace_back(to_lower(trim(trimmed.substr(0, colon))),
-                                         std::string(trim(trimmed.substr(colon + 1))));
+      hop->response.headers.emplace_back(to_lower(trim_header_value(trimmed.substr(0, colon))),
+                                         std::string(trim_header_value(trimmed.substr(colon + 1))));
     }
     return n;
   } catch (...) {
