@@ -56,4 +56,20 @@ std::vector<proxy::registry::ImageReference> expand_entry(CliHttp& http, const s
 std::vector<cache::Descriptor> select_platforms(const cache::ManifestReferences& index,
                                                 const std::vector<cache::Platform>& platforms);
 
+// The image-selection options `seed` and `export` share: --images, --tags, --platform, --server.
+struct ImageSelection {
+  std::string images_file;
+  std::optional<std::regex> tags;
+  std::vector<cache::Platform> platforms;
+  bool all_platforms = false;
+  std::string server = kDefaultServerUrl;
+};
+
+enum class OptionParse { kNotMine, kTaken, kUsageError };
+
+// If args[i] is one of the selection options, consumes it (and its value, advancing i) into
+// `out`. kUsageError: a one-line message naming `command` was printed.
+OptionParse parse_selection_option(const char* command, const std::vector<std::string>& args,
+                                   std::size_t& i, ImageSelection& out);
+
 }  // namespace regmirror::app

@@ -38,18 +38,18 @@ given: k8s.gcr.io/pause:3.2). Any failure aborts the export; no partial bundle i
   --help               this text
 )";
 
-struct ExportArgs {
-  std::string images_file;
+struct ExportArgs : ImageSelection {
   std::string output;
-  std::optional<std::regex> tags;
-  std::vector<cache::Platform> platforms;
-  bool all_platforms = false;
-  std::string server = kDefaultServerUrl;
 };
 
 int parse(const std::vector<std::string>& args, ExportArgs& out) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& arg = args[i];
+    if (auto taken = parse_selection_option("export", args, i, out);
+        taken != OptionParse::kNotMine) {
+      if (taken == OptionParse::kUsageError) return 2;
+      continue;
+    }
     auto value = [&](const char* name) -> const std::string* {
       if (i + 1 >= args.size()) {
         std::cerr << "regmirror export: " << name << " needs a value\n";
@@ -60,42 +60,10 @@ int parse(const std::vector<std::string>& args, ExportArgs& out) {
     if (arg == "--help" || arg == "-h") {
       std::cout << kExportUsage;
       return 0;
-    } else if (arg == "--images") {
-      auto v = value("--images");
-      if (!v) return 2;
-      out.images_file = *v;
     } else if (arg == "-o" || arg == "--output") {
       auto v = value("--output");
       if (!v) return 2;
       out.output = *v;
-    } else if (arg == "--tags") {
-      auto v = value("--tags");
-      if (!v) return 2;
-      try {
-        out.tags = std::regex(*v, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        std::cerr << "regmirror export: --tags: invalid regular expression '" << *v
-                  << "': " << e.what() << "\n";
-        return 2;
-      }
-    } else if (arg == "--platform") {
-      auto v = value("--platform");
-      if (!v) return 2;
-      if (*v == "all") {
-        out.all_platforms = true;
-        continue;
-      }
-      auto platform = cache::parse_platform(*v);
-      if (!platform) {
-        std::cerr << "regmirror export: --platform: expected OS/ARCH[/VARIANT] or all, got '" << *v
-                  << "'\n";
-        return 2;
-      }
-      out.platforms.push_back(*platform);
-    } else if (arg == "--server") {
-      auto v = value("--server");
-      if (!v) return 2;
-      out.server = *v;
     } else {
       std::cerr << "regmirror export: unknown argument '" << arg
                 << "' (see regmirror export --help)\n";

@@ -36,13 +36,8 @@ and the others continue; the exit status is 1 when any failed.
   --help               this text
 )";
 
-struct SeedArgs {
+struct SeedArgs : ImageSelection {
   bool base_set = false;
-  std::string images_file;
-  std::optional<std::regex> tags;
-  std::vector<cache::Platform> platforms;
-  bool all_platforms = false;
-  std::string server = kDefaultServerUrl;
   std::string admin = kDefaultAdminUrl;
   bool pin = true;
 };
@@ -98,6 +93,11 @@ class Progress {
 int parse(const std::vector<std::string>& args, SeedArgs& out) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& arg = args[i];
+    if (auto taken = parse_selection_option("seed", args, i, out);
+        taken != OptionParse::kNotMine) {
+      if (taken == OptionParse::kUsageError) return 2;
+      continue;
+    }
     auto value = [&](const char* name) -> const std::string* {
       if (i + 1 >= args.size()) {
         std::cerr << "regmirror seed: " << name << " needs a value\n";
@@ -110,38 +110,6 @@ int parse(const std::vector<std::string>& args, SeedArgs& out) {
       return 0;
     } else if (arg == "--base-set") {
       out.base_set = true;
-    } else if (arg == "--images") {
-      auto v = value("--images");
-      if (!v) return 2;
-      out.images_file = *v;
-    } else if (arg == "--tags") {
-      auto v = value("--tags");
-      if (!v) return 2;
-      try {
-        out.tags = std::regex(*v, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        std::cerr << "regmirror seed: --tags: invalid regular expression '" << *v
-                  << "': " << e.what() << "\n";
-        return 2;
-      }
-    } else if (arg == "--platform") {
-      auto v = value("--platform");
-      if (!v) return 2;
-      if (*v == "all") {
-        out.all_platforms = true;
-        continue;
-      }
-      auto platform = cache::parse_platform(*v);
-      if (!platform) {
-        std::cerr << "regmirror seed: --platform: expected OS/ARCH[/VARIANT] or all, got '" << *v
-                  << "'\n";
-        return 2;
-      }
-      out.platforms.push_back(*platform);
-    } else if (arg == "--server") {
-      auto v = value("--server");
-      if (!v) return 2;
-      out.server = *v;
     } else if (arg == "--admin") {
       auto v = value("--admin");
       if (!v) return 2;
