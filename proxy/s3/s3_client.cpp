@@ -17,7 +17,6 @@ namespace regmirror::proxy::s3 {
 namespace {
 
 using upstream::to_lower;
-using upstream::trim_header_value;
 
 constexpr std::size_t kMaxPooledHandles = 32;
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
@@ -82,29 +81,17 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
   std::size_t n = size * count;
   std::string_view line(data, n);
   try {
-    if (line.rfind("HTTP/", 0) == 0) {
-      ex->reply.headers.clear();
-      auto space = line.find(' ');
-      ex->reply.status =
-          space == std::string_view::npos ? 0 : std::strtol(line.data() + space + 1, nullptr, 10);
+    if (upstream::apply_header_line(line, ex->reply.status, ex->reply.headers) !=
+        upstream::HeaderLine::kEndOfHead) {
       return n;
     }
-    auto trimmed = trim_header_value(line);
-    if (trimmed.empty()) {
-      if (ex->reply.status < 200) return n;
-      ex->error_body = ex->reply.status < 200 || ex->reply.status >= 300;
-      if (!ex->error_body && ex->sink != nullptr && ex->sink->on_headers) {
-        if (!ex->sink->on_headers(info_from(ex->reply))) {
-          ex->sink_refused = true;
-          return 0;
-        }
+    if (ex->reply.status < 200) return n;
+    ex->error_body = ex->reply.status < 200 || ex->reply.status >= 300;
+    if (!ex->error_body && ex->sink != nullptr && ex->sink->on_headers) {
+      if (!ex->sink->on_headers(info_from(ex->reply))) {
+        ex->sink_refused = true;
+        return 0;
       }
-      return n;
-    }
-    auto colon = trimmed.find(':');
-    if (colon != std::string_view::npos) {
-      ex->reply.headers.emplace_back(to_lower(trim_header_value(trimmed.substr(0, colon))),
-                                     std::string(trim_header_value(trimmed.substr(colon + 1))));
     }
     return n;
   } catch (...) {

@@ -1,6 +1,7 @@
 #include "proxy/upstream/header_text.hpp"
 
 #include <cctype>
+#include <cstdlib>
 
 namespace regmirror::proxy::upstream {
 
@@ -17,6 +18,23 @@ std::string_view trim_header_value(std::string_view text) {
     text.remove_suffix(1);
   }
   return text;
+}
+
+HeaderLine apply_header_line(std::string_view line, long& status, HeaderFields& fields) {
+  if (line.rfind("HTTP/", 0) == 0) {
+    fields.clear();
+    auto space = line.find(' ');
+    status =
+        space == std::string_view::npos ? 0 : std::strtol(line.data() + space + 1, nullptr, 10);
+    return HeaderLine::kStatus;
+  }
+  auto trimmed = trim_header_value(line);
+  if (trimmed.empty()) return HeaderLine::kEndOfHead;
+  if (auto colon = trimmed.find(':'); colon != std::string_view::npos) {
+    fields.emplace_back(to_lower(trim_header_value(trimmed.substr(0, colon))),
+                        std::string(trim_header_value(trimmed.substr(colon + 1))));
+  }
+  return HeaderLine::kField;
 }
 
 }  // namespace regmirror::proxy::upstream

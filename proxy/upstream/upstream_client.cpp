@@ -85,33 +85,22 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
   std::size_t n = size * count;
   std::string_view line(data, n);
   try {
-    if (line.rfind("HTTP/", 0) == 0) {
-      // A new status line: a 1xx interim response or the next response after it.
-      hop->response.headers.clear();
-      auto space = line.find(' ');
-      hop->response.status =
-          space == std::string_view::npos ? 0 : std::strtol(line.data() + space + 1, nullptr, 10);
+    // A status line (each 1xx and each hop has one) resets the fields; the empty line ends
+    // the head of the response that counts.
+    if (apply_header_line(line, hop->response.status, hop->response.headers) !=
+        HeaderLine::kEndOfHead) {
       return n;
     }
-    auto trimmed = trim_header_value(line);
-    if (trimmed.empty()) {
-      long status = hop->response.status;
-      if (status < 200) return n;  // 100 Continue and friends
-      bool has_location = !hop->response.header("location").empty();
-      hop->discard_body = (is_redirect(status) && has_location) ||
-                          (status == 401 && hop->retry_on_challenge);
-      if (!hop->discard_body && hop->sink != nullptr && hop->sink->on_headers) {
-        if (!hop->sink->on_headers(hop->response)) {
-          hop->headers_refused = true;
-          return 0;  // stops the transfer
-        }
+    long status = hop->response.status;
+    if (status < 200) return n;  // 100 Continue and friends
+    bool has_location = !hop->response.header("location").empty();
+    hop->discard_body = (is_redirect(status) && has_location) ||
+                        (status == 401 && hop->retry_on_challenge);
+    if (!hop->discard_body && hop->sink != nullptr && hop->sink->on_headers) {
+      if (!hop->sink->on_headers(hop->response)) {
+        hop->headers_refused = true;
+        return 0;  // stops the transfer
       }
-      return n;
-    }
-    auto colon = trimmed.find(':');
-    if (colon != std::string_view::npos) {
-      hop->response.headers.emplace_back(to_lower(trim_header_value(trimmed.substr(0, colon))),
-                                         std::string(trim_header_value(trimmed.substr(colon + 1))));
     }
     return n;
   } catch (...) {
