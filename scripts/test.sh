@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-./scripts/build.sh
+./scripts/build.sh -DREGMIRROR_WERROR=ON  # CI: warnings are errors (a packager build is not)
 ctest --test-dir build --output-on-failure --timeout 900
 
 if [[ "${REGMIRROR_SKIP_ASAN:-0}" != "1" ]]; then

@@ -60,8 +60,12 @@ NodeResult<void> atomic_replace(const std::filesystem::path& target, std::string
                                 mode_t mode, std::optional<std::pair<uid_t, gid_t>> owner) {
   const std::filesystem::path dir = target.parent_path();
   // Hidden and ending in `~`: nothing that scans these directories reads a leftover temp file.
-  const std::filesystem::path tmp = dir / ("." + target.filename().string() + ".regmirror-tmp-" +
-                                           std::to_string(::getpid()) + "~");
+  std::string tmp_name(1, '.');
+  tmp_name += target.filename().string();
+  tmp_name += ".regmirror-tmp-";
+  tmp_name += std::to_string(::getpid());
+  tmp_name += '~';
+  const std::filesystem::path tmp = dir / tmp_name;
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (fd.get() < 0) {
     return node_error("cannot create " + tmp.string() + ": " + errno_text(errno));

@@ -69,8 +69,8 @@ std::string decode_entities(std::string_view text) {
 
 std::vector<std::string> xml_values(std::string_view xml, std::string_view tag) {
   std::vector<std::string> out;
-  const std::string open = "<" + std::string(tag);
-  const std::string close = "</" + std::string(tag) + ">";
+  const std::string open = std::string(1, '<').append(tag);
+  const std::string close = std::string("</").append(tag).append(1, '>');
   std::size_t pos = 0;
   while ((pos = xml.find(open, pos)) != std::string_view::npos) {
     auto after = pos + open.size();

@@ -78,7 +78,8 @@ TEST(FileApplier, KeepsOnlyTheNewestBackups) {
   TempDir root;
   FileApplier applier(root.path(), ticking_clock());
   for (int i = 0; i < FileApplier::kBackupsKept + 4; ++i) {
-    ASSERT_TRUE(applier.write({"/etc/f", "v" + std::to_string(i) + "\n"}).has_value());
+    std::string content = std::string(1, 'v').append(std::to_string(i)).append(1, '\n');
+    ASSERT_TRUE(applier.write({"/etc/f", content}).has_value());
   }
   auto backups = backups_in(root.path() / "etc", "f");
   ASSERT_EQ(backups.size(), static_cast<size_t>(FileApplier::kBackupsKept));
