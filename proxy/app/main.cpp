@@ -1,4 +1,5 @@
 // regmirror: an OCI registry pull-through cache for Kubernetes nodes.
+#include <csignal>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -29,6 +30,10 @@ Run `regmirror COMMAND --help` for a command's options.
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that resets a socket while we write to it must cost that connection only: with the
+  // default disposition, sendfile(2) or an OpenSSL write on such a socket raises SIGPIPE and
+  // ends the whole process. Ignored, those writes fail with EPIPE, which every writer handles.
+  std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << kUsage;

@@ -31,7 +31,10 @@ using server::Connection;
 namespace {
 
 constexpr std::size_t kUploadChunk = 1 << 20;
-constexpr std::size_t kMaxJsonBody = 16 << 20;
+// Request body limits, per route (the registry port takes no request bodies at all): pins and
+// import documents are JSON of at most this size; a blob upload may be as large as the cache
+// itself (max_cache_bytes), since nothing larger could be kept.
+constexpr std::uint64_t kMaxJsonBody = 16 << 20;
 constexpr auto kBodyReadTimeout = std::chrono::seconds(60);
 
 std::int64_t unix_now() {
@@ -48,6 +51,17 @@ struct Reply {
 
 Reply fail(http::status status, std::string message) {
   return Reply{status, json{{"error", std::move(message)}}};
+}
+
+Reply too_large(const char* what, std::uint64_t length, const char* limit_name,
+                std::uint64_t limit) {
+  return fail(http::status::payload_too_large,
+              std::string(what) + " of " + std::to_string(length) + " bytes is over the " +
+                  limit_name + " limit of " + std::to_string(limit) + " bytes");
+}
+
+bool disk_full(const boost::system::error_code& ec) {
+  return ec == boost::system::errc::no_space_on_device;
 }
 
 // A reference resolved against the configured registries: the canonical pin key and where its
@@ -486,11 +500,11 @@ class AdminRequest {
     }
     if (path == "/admin/pins" && method == http::verb::post) {
       auto body = co_await read_json_body();
-      if (!body) {
-        Reply answer = fail(http::status::bad_request, "could not read the request body");
+      if (body.refused) {
+        Reply answer = std::move(*body.refused);
         co_return co_await reply(std::move(answer));
       }
-      auto job = [parts, text = std::move(*body)] { return pin(*parts, text); };
+      auto job = [parts, text = std::move(body.text)] { return pin(*parts, text); };
       {
         Reply answer = co_await server::offload(*parts_.workers, std::move(job));
         co_return co_await reply(std::move(answer));
@@ -538,11 +552,11 @@ class AdminRequest {
     }
     if (path == "/admin/import" && method == http::verb::post) {
       auto body = co_await read_json_body();
-      if (!body) {
-        Reply answer = fail(http::status::bad_request, "could not read the request body");
+      if (body.refused) {
+        Reply answer = std::move(*body.refused);
         co_return co_await reply(std::move(answer));
       }
-      auto job = [parts, text = std::move(*body)] { return import(*parts, text); };
+      auto job = [parts, text = std::move(body.text)] { return import(*parts, text); };
       {
         Reply answer = co_await server::offload(*parts_.workers, std::move(job));
         co_return co_await reply(std::move(answer));
@@ -576,19 +590,38 @@ class AdminRequest {
     co_return co_await connection_.send(std::move(response));
   }
 
-  asio::awaitable<std::optional<std::string>> read_json_body() {
+  // A JSON request body, or the reply that refuses it.
+  struct JsonBody {
+    std::string text;
+    std::optional<Reply> refused;
+  };
+
+  asio::awaitable<JsonBody> read_json_body() {
+    JsonBody out;
     auto length = connection_.body_length();
-    if (!length || *length > kMaxJsonBody) co_return std::nullopt;
-    std::string body(*length, '\0');
+    if (!length) {
+      out.refused = fail(http::status::length_required, "a JSON body with Content-Length is required");
+      co_return out;
+    }
+    if (*length > kMaxJsonBody) {
+      out.refused = too_large("JSON body", *length, "admin JSON", kMaxJsonBody);
+      co_return out;
+    }
+    out.text.assign(*length, '\0');
     std::size_t done = 0;
-    while (done < body.size()) {
+    while (done < out.text.size()) {
       auto n = co_await connection_.read_body_chunk(
-          std::as_writable_bytes(std::span(body.data() + done, body.size() - done)),
+          std::as_writable_bytes(std::span(out.text.data() + done, out.text.size() - done)),
           kBodyReadTimeout);
-      if (!n || *n == 0) co_return std::nullopt;
+      if (!n || *n == 0) {
+        out.refused = fail(http::status::bad_request,
+                           "request body ended after " + std::to_string(done) + " of " +
+                               std::to_string(*length) + " bytes");
+        co_return out;
+      }
       done += *n;
     }
-    co_return body;
+    co_return out;
   }
 
   asio::awaitable<bool> head_blob(cache::Digest digest) {
@@ -617,15 +650,18 @@ class AdminRequest {
       Reply answer = fail(http::status::length_required, "Content-Length required");
       co_return co_await reply(std::move(answer));
     }
+    if (auto limit = parts_.config->max_cache_bytes; limit > 0 && *length > limit) {
+      Reply answer = too_large("blob upload", *length, "max_cache_bytes", limit);
+      co_return co_await reply(std::move(answer));
+    }
     auto* blobs = parts_.blobs;
     auto begin = [blobs, digest, size = *length] { return blobs->begin_write(digest, size); };
     auto writer = co_await server::offload(*parts_.workers, std::move(begin));
     if (!writer) {
-      {
-        Reply answer = fail(http::status::internal_server_error,
-                            "cannot store blob: " + writer.error().message());
-        co_return co_await reply(std::move(answer));
-      }
+      Reply answer = fail(disk_full(writer.error()) ? http::status::insufficient_storage
+                                                    : http::status::internal_server_error,
+                          "cannot store blob " + digest.str() + ": " + writer.error().message());
+      co_return co_await reply(std::move(answer));
     }
     auto* raw = writer->get();
     std::vector<std::byte> buffer(kUploadChunk);
@@ -643,11 +679,10 @@ class AdminRequest {
       auto written = co_await server::offload(*parts_.workers, std::move(write));
       if (!written) {
         raw->abort();
-        {
-          Reply answer = fail(http::status::internal_server_error,
-                              "writing blob: " + written.error().message());
-          co_return co_await reply(std::move(answer));
-        }
+        Reply answer = fail(disk_full(written.error()) ? http::status::insufficient_storage
+                                                       : http::status::internal_server_error,
+                            "writing blob " + digest.str() + ": " + written.error().message());
+        co_return co_await reply(std::move(answer));
       }
     }
     auto commit = [raw] { return raw->commit(); };

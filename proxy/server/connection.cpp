@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/write.hpp>
 #include <unistd.h>
 
@@ -142,6 +143,12 @@ asio::awaitable<bool> Connection::send_bytes(std::span<const std::byte> bytes) {
   co_return !ec;
 }
 
+bool Connection::body_left_unread() const {
+  if (body_buffer_ == nullptr) return false;
+  auto length = body_length();
+  return !length || body_read_ < *length;
+}
+
 std::optional<std::uint64_t> Connection::body_length() const {
   auto field = request_.find(http::field::content_length);
   if (field == request_.end()) return std::nullopt;
@@ -160,6 +167,16 @@ asio::awaitable<boost::system::result<std::size_t>> Connection::read_body_chunk(
   if (!length) co_return Result(boost::system::errc::make_error_code(boost::system::errc::invalid_argument));
   auto remaining = *length - body_read_;
   if (remaining == 0 || out.empty()) co_return Result(std::size_t{0});
+  if (!continue_sent_) {
+    continue_sent_ = true;
+    auto expect = request_[http::field::expect];
+    if (boost::beast::iequals(expect, "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      if (!co_await send_bytes(std::as_bytes(std::span(kContinue.data(), kContinue.size())))) {
+        co_return Result(boost::system::errc::make_error_code(boost::system::errc::broken_pipe));
+      }
+    }
+  }
   auto want = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), remaining));
   if (body_buffer_->size() > 0) {
     auto n = asio::buffer_copy(asio::buffer(out.data(), want), body_buffer_->data());

@@ -59,8 +59,13 @@ class Connection {
   std::optional<std::uint64_t> body_length() const;
   // Reads up to out.size() bytes of the body; 0 once it has all been read. An error when there
   // is no body source or Content-Length, the client closes early, or `timeout` passes.
+  // A client that sent `Expect: 100-continue` gets the interim 100 response on the first read:
+  // a route that refuses a body answers without reading it, and the client never sends it.
   boost::asio::awaitable<boost::system::result<std::size_t>> read_body_chunk(
       std::span<std::byte> out, std::chrono::seconds timeout);
+  // True when the request announced a body that was not read to its end: the server then
+  // drains what the client still sends before closing, so the answer is not lost to a reset.
+  bool body_left_unread() const;
 
  private:
   boost::beast::tcp_stream& stream_;
@@ -70,6 +75,7 @@ class Connection {
   std::chrono::seconds write_timeout_;
   boost::beast::flat_buffer* body_buffer_ = nullptr;
   std::uint64_t body_read_ = 0;
+  bool continue_sent_ = false;
 };
 
 // Implemented by the application: serve one request. Returns false to close the connection.

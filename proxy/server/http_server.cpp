@@ -53,14 +53,39 @@ struct HttpServer::Impl {
     co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
   }
 
-  // The request loop, for plain TCP (Stream = tcp_stream) or TLS (Stream = TlsStream).
+  // After an answer to a request whose body was not read (an upload refused with 413): reads
+  // and drops what the client still sends, bounded in time and bytes, so that closing the
+  // socket with unread data does not reset the connection before the client has read the
+  // answer. The send side is already shut down, so the client sees the end of the answer.
+  static asio::awaitable<void> drain_unread_body(beast::tcp_stream& tcp) {
+    constexpr auto kLinger = std::chrono::seconds(2);
+    constexpr std::size_t kMaxDrained = 64 << 20;
+    const auto deadline = std::chrono::steady_clock::now() + kLinger;
+    std::vector<char> sink(64 * 1024);
+    std::size_t drained = 0;
+    while (drained < kMaxDrained) {
+      auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::steady_clock::duration::zero()) break;
+      tcp.expires_after(left);
+      auto [ec, n] = co_await tcp.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+      if (ec) break;
+      drained += n;
+    }
+  }
+
+  // The request loop, for plain TCP (Stream = tcp_stream) or TLS (Stream = TlsStream). Returns
+  // true when the last request left a body unread (see drain_unread_body).
   template <class Stream>
-  asio::awaitable<void> serve_requests(Stream& stream, beast::tcp_stream& tcp, TlsStream* tls) {
+  asio::awaitable<bool> serve_requests(Stream& stream, beast::tcp_stream& tcp, TlsStream* tls) {
     beast::flat_buffer buffer;  // unbounded: the parser's header_limit is the bound
     bool first = true;
     while (true) {
       http::request_parser<http::empty_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+      // Bodies are not parsed here: a route that takes one (admin uploads) reads it itself and
+      // enforces its own limit with a clear 413. Beast's default request body limit (1 MiB,
+      // checked against Content-Length as soon as the head arrives) would refuse every layer.
+      parser.body_limit(boost::none);
       // A new connection has header_timeout to send its first request head; a kept-alive one
       // may idle longer between requests, but each head must then arrive within header_timeout.
       auto head_timeout = options.header_timeout;
@@ -83,6 +108,8 @@ struct HttpServer::Impl {
         if (ec == http::error::header_limit) {
           co_await refuse(stream, tcp, http::status::request_header_fields_too_large,
                           "request header too large");
+        } else if (ec == http::error::body_limit) {
+          co_await refuse(stream, tcp, http::status::payload_too_large, "request body too large");
         } else if (ec != http::error::end_of_stream && ec != http::error::partial_message &&
                    ec.category() == http::make_error_code(http::error::bad_target).category()) {
           co_await refuse(stream, tcp, http::status::bad_request, "malformed request");
@@ -103,8 +130,10 @@ struct HttpServer::Impl {
                             options.write_timeout);
       if (body_follows) connection.attach_body_source(buffer);
       bool keep = co_await handler.handle(connection);
+      if (connection.body_left_unread()) co_return true;
       if (!keep || !connection.keep_alive()) break;
     }
+    co_return false;
   }
 
   asio::awaitable<void> session(tcp::socket socket) {
@@ -134,12 +163,14 @@ struct HttpServer::Impl {
       co_return;
     }
     beast::tcp_stream stream(std::move(socket));
+    bool body_unread = false;
     if (over_capacity) {
       co_await refuse(stream, stream, http::status::service_unavailable, "too many connections");
     } else {
-      co_await serve_requests(stream, stream, nullptr);
+      body_unread = co_await serve_requests(stream, stream, nullptr);
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (body_unread) co_await drain_unread_body(stream);
   }
 
   asio::awaitable<void> accept_loop() {

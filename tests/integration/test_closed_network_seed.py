@@ -3,15 +3,17 @@ every upstream stopped afterwards, containerd still pulls each image.  Also `cac
 
 Run:  cd tests/integration && REGMIRROR_BIN=../../build/regmirror /usr/bin/python3 -m unittest -v test_closed_network_seed
 
-Stand-ins: "hub" (docker.io) holds library/alpine:3.19, :3.20, :edge and an amd64+arm64 index
+Stand-ins: "hub" (docker.io) holds library/alpine:3.19 (the realistic set's app image: 1, 30 and
+200 MiB layers), :3.20 (its 20-layer image), :edge (small), and its amd64+arm64 index as
 library/multi:v1; "harbor" (first upstream of registry.k8s.io, path container_service/{basename})
-holds container_service/pause:3.2.
+holds container_service/pause:3.2 (a 300 KB layer, like the real one).
 """
 
 import os
 import shutil
 import unittest
 
+from harness import image_set
 from harness.containerd import Containerd, available as containerd_available, write_hosts_toml
 from closedcommon import (BIN, Regmirror, Registry, cache_ls, has_blob, log_tail, oci_layout, proc,
                           refs_by_name, run_cli, tmpdir, write_list)
@@ -25,15 +27,17 @@ class TestSeed(unittest.TestCase):
         cls.tmp = tmpdir("rm-closed-seed-")
         hub_lay = os.path.join(cls.tmp, "hub")
         harbor_lay = os.path.join(cls.tmp, "harbor")
-        cls.a319 = oci_layout.build_image(hub_lay, "3.19", layers=[2000, 30000], seed="seed-319")
-        cls.a320 = oci_layout.build_image(hub_lay, "3.20", layers=[2500], seed="seed-320")
+        images = image_set.realistic()
+        cls.a319, cls.a320, cls.multi = images.app, images.layers20, images.multi
         cls.edge = oci_layout.build_image(hub_lay, "edge", layers=[2600], seed="seed-edge")
-        cls.multi = oci_layout.build_multiarch(hub_lay, "multi", layers=[3000], seed="seed-multi")
-        cls.pause = oci_layout.build_image(harbor_lay, "3.2", layers=[1500], seed="seed-pause")
+        cls.pause = oci_layout.build_image(harbor_lay, "3.2", layers=[300_000], seed="seed-pause")
         cls.hub = Registry()
-        for tag in ("3.19", "3.20", "edge"):
-            cls.hub.push_layout(hub_lay, tag, "library/alpine")
-        cls.hub.push_layout(hub_lay, "multi", "library/multi", dest_tag="v1")
+        for repo, tag, (src_repo, src_tag) in (("library/alpine", "3.19", image_set.APP),
+                                               ("library/alpine", "3.20", image_set.LAYERS20),
+                                               ("library/multi", "v1", image_set.MULTI)):
+            cls.hub.push_layout(images.layout, image_set.layout_tag(src_repo, src_tag), repo,
+                                dest_tag=tag)
+        cls.hub.push_layout(hub_lay, "edge", "library/alpine")
         cls.harbor = Registry()
         cls.harbor.push_layout(harbor_lay, "3.2", "container_service/pause")
         cfg = {

@@ -1,8 +1,9 @@
-"""Issue 6: kill -9 at random points in 20 large concurrent downloads, restart each time.
+"""Issue 6: kill -9 at random points in 20 concurrent downloads, restart each time.
 
-Five rounds (bounded) of four concurrent, throttled downloads of fresh 8 MiB layers (20 in
-all); regmirror is
-killed with SIGKILL at a random moment in each round and restarted on the same data dir.
+Five rounds (bounded) of four concurrent, throttled downloads of fresh layers: the 20 layers of
+the realistic set's 20-layer image (64 KiB to ~5 MiB), mixed so each round has small and large
+ones, then the 200 MiB layer of its app image alone; regmirror is killed with SIGKILL at a
+random moment in each round and restarted on the same data dir.
 After every restart tmp/ is empty and every committed blob hashes to its name; at the end
 every layer pulls with correct bytes and `regmirror cache verify` finds nothing bad.
 """
@@ -17,7 +18,8 @@ import threading
 import time
 import unittest
 
-from pullcommon import BIN, CountingProxy, Registry, Regmirror, need_binary, oci_layout, tmpdir
+from harness import image_set
+from pullcommon import BIN, CountingProxy, Registry, Regmirror, need_binary
 
 MIB = 1 << 20
 ROUNDS = 5
@@ -52,8 +54,11 @@ def check_data_dir(test: unittest.TestCase, data: str) -> int:
     count = 0
     for root, _, files in os.walk(os.path.join(data, "blobs")):
         for name in files:
+            h = hashlib.sha256()
             with open(os.path.join(root, name), "rb") as f:
-                test.assertEqual(hashlib.sha256(f.read()).hexdigest(), name, "partial or bad blob")
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            test.assertEqual(h.hexdigest(), name, "partial or bad blob")
             count += 1
     return count
 
@@ -62,28 +67,36 @@ def check_data_dir(test: unittest.TestCase, data: str) -> int:
 class CrashLoopTest(unittest.TestCase):
     def test_kill9_during_concurrent_downloads_never_leaves_bad_content(self):
         rng = random.Random(20261127)
-        work = tmpdir("rm-crashloop-")
-        upstream = Registry()
+        images = image_set.realistic()
+        upstream = Registry(preload=images)
         self.addCleanup(upstream.close)
-        layout = os.path.join(work, "layout")
-        image = oci_layout.build_image(layout, "v1", layers=[8 * MIB] * (ROUNDS * PER_ROUND),
-                                       seed="crashloop")
-        upstream.push_layout(layout, "v1", "library/big")
+        image = images.layers20
         proxy = CountingProxy(upstream.url)
         self.addCleanup(proxy.close)
-        proxy.throttle(8 * MIB, r"/blobs/")  # each layer takes ~1 s
+        proxy.throttle(4 * MIB, r"/blobs/")  # the largest layers take ~1.3 s
         mirror = Regmirror(BIN, {"listen": "127.0.0.1:0",
                                  "registries": {"docker.io": {"upstreams": [{"url": proxy.url}]}}})
         self.addCleanup(mirror.close)
         data = mirror.data_dir
-        all_layers = [layer.digest for layer in image.layers]
+        # Round r takes layers r, r+5, r+10, r+15: small and large ones side by side.
+        all_layers = [image.layers[r + ROUNDS * k].digest
+                      for r in range(ROUNDS) for k in range(PER_ROUND)]
         sizes = {layer.digest: layer.size for layer in image.layers}
+        big = images.app.layers[2]
+        sizes[big.digest] = big.size
+        repo = {layer.digest: "realistic/layers20" for layer in image.layers}
+        repo[big.digest] = "realistic/app"
         killed_mid_transfer = 0
-        for round_no in range(ROUNDS):
-            layers = all_layers[round_no * PER_ROUND:(round_no + 1) * PER_ROUND]
-            results: list = [None] * PER_ROUND
+        for round_no in range(ROUNDS + 1):
+            # The last round: the 200 MiB layer, throttled to 64 MiB/s, killed within 0.1-0.9 s.
+            layers = (all_layers[round_no * PER_ROUND:(round_no + 1) * PER_ROUND]
+                      if round_no < ROUNDS else [big.digest])
+            if round_no == ROUNDS:
+                proxy.clear_faults()
+                proxy.throttle(64 * MIB, r"/blobs/")
+            results: list = [None] * len(layers)
             threads = [threading.Thread(target=stream_get, args=(
-                f"{mirror.url}/v2/library/big/blobs/{digest}", results, i))
+                f"{mirror.url}/v2/{repo[digest]}/blobs/{digest}", results, i))
                 for i, digest in enumerate(layers)]
             for t in threads:
                 t.start()
@@ -103,9 +116,9 @@ class CrashLoopTest(unittest.TestCase):
             check_data_dir(self, data)
         self.assertGreater(killed_mid_transfer, 0, "no kill landed during a transfer")
         proxy.clear_faults()
-        for digest in all_layers:
+        for digest in all_layers + [big.digest]:
             results = [None]
-            stream_get(f"{mirror.url}/v2/library/big/blobs/{digest}", results, 0)
+            stream_get(f"{mirror.url}/v2/{repo[digest]}/blobs/{digest}", results, 0)
             self.assertEqual(results[0][:2], (200, digest.split(":")[1]))
         self.assertEqual(check_data_dir(self, data) >= PER_ROUND, True)
         verify = subprocess.run([BIN, "cache", "verify", "--admin", mirror.admin_url],

@@ -159,7 +159,8 @@ class TestJsonLogs(_Scenario):
     def test_every_line_is_json_and_request_lines_have_the_fields(self):
         t = Transcript()
         img1 = self.run_scenario(self.rm, t)
-        time.sleep(0.2)  # the reader thread copies the last lines
+        # The last logged request of the scenario is t5's 429: wait until the log has it.
+        self.rm.wait_log(r'"t5"[^\n]*"429"|"t5"[^\n]*:429\b', timeout=30)
         docs = []
         for no, line in enumerate(self.rm.logs().splitlines(), 1):
             if line.startswith("---- start "):  # the harness's own marker

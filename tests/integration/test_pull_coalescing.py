@@ -1,10 +1,13 @@
-"""Concurrent pulls of one uncached 64 MiB layer share one upstream download; misses stream.
+"""Concurrent pulls of one uncached 200 MiB layer share one upstream download; misses stream.
 
 Run:  cd tests/integration && REGMIRROR_BIN=../../build/regmirror /usr/bin/python3 -m unittest -v test_pull_coalescing
 
-Upstream: distribution behind a CountingProxy (which counts the blob GETs), holding
-  library/big:v1   one 64 MiB uncompressed layer (generated once per class)
-  library/mid:v1   24, 8 and 16 MiB layers (slow/fast reader, streaming, parallel ranges)
+Upstream: distribution behind a CountingProxy (which counts the blob GETs), holding the
+realistic image set (harness/image_set.py):
+  realistic/app:v1    1, 30 and 200 MiB layers (eight clients on the 200 MiB one; a slow and a
+                      fast reader on the 30 MiB one)
+  realistic/multi:v1  3 and 12 MiB layers per platform (streaming a throttled miss; parallel
+                      ranges on an uncached layer)
 Bodies are hashed while streaming; nothing keeps a whole layer in memory.
 """
 
@@ -14,7 +17,8 @@ import threading
 import time
 import unittest
 
-from pullcommon import (BIG, BIN, MIB, CountingProxy, Regmirror, Registry, blob_file, log_tail,
+from harness import image_set
+from pullcommon import (BIN, MIB, CountingProxy, Regmirror, Registry, blob_file, log_tail,
                         mirror_config, need_binary, oci_layout, stream_get, tmpdir)
 
 
@@ -23,14 +27,9 @@ class TestCoalescing(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tmpdir("rm-coalesce-it-")
-        lay = os.path.join(cls.tmp, "layout")
-        cls.big = oci_layout.build_image(lay, "big", layers=[BIG], seed="coalesce-big")
-        cls.mid = oci_layout.build_image(lay, "mid", layers=[24 * MIB, 8 * MIB, 16 * MIB], seed="coalesce-mid",
-                                         compress=False)
-        cls.reg = Registry()
-        cls.reg.push_layout(lay, "big", "library/big", dest_tag="v1")
-        cls.reg.push_layout(lay, "mid", "library/mid", dest_tag="v1")
-        cls.layout = lay  # kept: the range test compares slices with the original file
+        cls.images = image_set.realistic()
+        cls.reg = Registry(preload=cls.images)
+        cls.layout = cls.images.layout  # the range test compares slices with the original file
         cls.px = CountingProxy(cls.reg.url)
         cls.rm = Regmirror(BIN, mirror_config(cls.px.url))
 
@@ -45,8 +44,8 @@ class TestCoalescing(unittest.TestCase):
         self.addCleanup(self.px.clear_faults)
 
     def test_eight_concurrent_gets_one_upstream_download(self):
-        layer = self.big.layers[0]
-        path = f"/v2/library/big/blobs/{layer.digest}"
+        layer = self.images.app.layers[2]  # 200 MiB
+        path = f"/v2/realistic/app/blobs/{layer.digest}"
         self.assertFalse(os.path.exists(blob_file(self.rm.data_dir, layer.digest)))
         # hold the first upstream response back for a moment so all 8 clients are in flight
         # while the blob is still uncached (without coalescing each would go upstream)
@@ -91,11 +90,11 @@ class TestCoalescing(unittest.TestCase):
         self.assertEqual(self.px.count("GET", "/blobs/" + layer.digest), 1)
 
     def test_miss_streams_before_download_completes(self):
-        # upstream sends the 8 MiB layer at 2 MiB/s (~4 s); the first bytes must reach the client
+        # upstream sends the 12 MiB layer at 4 MiB/s (~3 s); the first bytes must reach the client
         # long before that, and the whole body must still be right
-        layer = self.mid.layers[1]
-        path = f"/v2/library/mid/blobs/{layer.digest}"
-        self.px.throttle(2 * MIB, "/blobs/" + layer.digest)
+        layer = self.images.multi.images["linux/amd64"].layers[1]
+        path = f"/v2/realistic/multi/blobs/{layer.digest}"
+        self.px.throttle(4 * MIB, "/blobs/" + layer.digest)
         r = stream_get(self.rm.port, path, timeout=60, chunk=16 * 1024)
         self.assertEqual((r.status, r.error, r.digest), (200, None, layer.digest), f"{r}{log_tail(self.rm)}")
         self.assertEqual(r.headers.get("x-cache"), "MISS")
@@ -104,8 +103,8 @@ class TestCoalescing(unittest.TestCase):
                                      "the miss was not streamed")
 
     def test_slow_reader_does_not_block_fast_reader(self):
-        layer = self.mid.layers[0]   # 24 MiB: far more than the socket buffers hold
-        path = f"/v2/library/mid/blobs/{layer.digest}"
+        layer = self.images.app.layers[1]   # 30 MiB: far more than the socket buffers hold
+        path = f"/v2/realistic/app/blobs/{layer.digest}"
         self.px.delay(0.5, "/blobs/" + layer.digest)
         slow_got_first = threading.Event()
         release_slow = threading.Event()
@@ -136,8 +135,8 @@ class TestCoalescing(unittest.TestCase):
     def test_parallel_ranges_on_uncached_layer(self):
         # containerd 2.1+ style: several range requests for one uncached layer at once, the last
         # open-ended, one client closing early; each range gets 206 with the right bytes
-        layer = self.mid.layers[2]
-        path = f"/v2/library/mid/blobs/{layer.digest}"
+        layer = self.images.multi.images["linux/arm64"].layers[1]  # 12 MiB
+        path = f"/v2/realistic/multi/blobs/{layer.digest}"
         src = oci_layout.blob_path(self.layout, layer.digest)
         size = layer.size
         q = size // 4

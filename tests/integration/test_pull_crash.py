@@ -4,8 +4,9 @@ tmp leftovers are removed at start, and the next pull completes.
 Run:  cd tests/integration && REGMIRROR_BIN=../../build/regmirror /usr/bin/python3 -m unittest -v test_pull_crash
 
 Upstream: distribution behind a CountingProxy that throttles the layer (so the download takes a
-few seconds and the kill lands mid-body).  library/big:v1 has one 64 MiB layer; library/crash:v1
-has two 24 MiB layers (one fresh, uncached layer for each kill point).
+few seconds and the kill lands mid-body), holding the realistic image set: the kills land 5%
+into the 200 MiB layer, half way through the 30 MiB layer and at 90% of a 12 MiB layer (one
+fresh, uncached layer for each kill point).
 """
 
 import os
@@ -14,7 +15,8 @@ import threading
 import time
 import unittest
 
-from pullcommon import (ACCEPT, BIG, BIN, MIB, CountingProxy, Regmirror, Registry, blob_file, files_named,
+from harness import image_set
+from pullcommon import (ACCEPT, BIN, MIB, CountingProxy, Regmirror, Registry, blob_file, files_named,
                         files_under, invalid_committed_blobs, log_tail, mirror_config, need_binary,
                         oci_layout, sha, stream_get, tmpdir)
 
@@ -26,14 +28,8 @@ class TestCrash(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tmpdir("rm-crash-it-")
-        lay = os.path.join(cls.tmp, "layout")
-        cls.big = oci_layout.build_image(lay, "big", layers=[BIG], seed="crash-big")
-        cls.more = oci_layout.build_image(lay, "crash", layers=[24 * MIB, 24 * MIB], seed="crash-more",
-                                          compress=False)
-        cls.reg = Registry()
-        cls.reg.push_layout(lay, "big", "library/big", dest_tag="v1")
-        cls.reg.push_layout(lay, "crash", "library/crash", dest_tag="v1")
-        shutil.rmtree(lay, ignore_errors=True)
+        cls.images = image_set.realistic()
+        cls.reg = Registry(preload=cls.images)
         cls.px = CountingProxy(cls.reg.url)
         cls.rm = Regmirror(BIN, mirror_config(cls.px.url))
 
@@ -104,9 +100,10 @@ class TestCrash(unittest.TestCase):
         self.assertEqual((r.status, r.digest, r.headers.get("x-cache")), (200, layer.digest, "HIT"))
 
     def test_kill9_at_three_points(self):
-        cases = [("library/big", self.big.layers[0], 0.05),    # early: 64 MiB layer, ~3 MiB in
-                 ("library/crash", self.more.layers[0], 0.5),  # half way
-                 ("library/crash", self.more.layers[1], 0.9)]  # almost done
+        app, multi = self.images.app, self.images.multi
+        cases = [("realistic/app", app.layers[2], 0.05),   # early: 200 MiB layer, ~10 MiB in
+                 ("realistic/app", app.layers[1], 0.5),    # half way through 30 MiB
+                 ("realistic/multi", multi.images["linux/amd64"].layers[1], 0.9)]  # almost done
         for repo, layer, fraction in cases:
             with self.subTest(repo=repo, fraction=fraction):
                 self.addCleanup(self.px.clear_faults)
@@ -117,18 +114,24 @@ class TestCrash(unittest.TestCase):
 
     def test_kill9_while_idle_keeps_cache(self):
         # committed blobs and manifests survive a kill -9 and are served as HITs afterwards
-        cfg = self.more.config
-        st, h, body = self.rm.get(f"/v2/library/crash/blobs/{cfg.digest}")
+        image = self.images.layers20
+        cfg, layer = image.config, image.layers[-1]
+        repo = "realistic/layers20"
+        st, h, body = self.rm.get(f"/v2/{repo}/blobs/{cfg.digest}")
         self.assertEqual((st, sha(body)), (200, cfg.digest), log_tail(self.rm))
-        st, h, body = self.rm.get(f"/v2/library/crash/manifests/{self.more.digest}", headers=ACCEPT)
-        self.assertEqual((st, sha(body)), (200, self.more.digest), log_tail(self.rm))
+        st, h, body = self.rm.get(f"/v2/{repo}/manifests/{image.digest}", headers=ACCEPT)
+        self.assertEqual((st, sha(body)), (200, image.digest), log_tail(self.rm))
+        r = stream_get(self.rm.port, f"/v2/{repo}/blobs/{layer.digest}", chunk=1 << 20)
+        self.assertEqual((r.status, r.digest), (200, layer.digest), log_tail(self.rm))
         self.rm.kill9()
         self.rm.start()
         self.px.reset()
-        st, h, body = self.rm.get(f"/v2/library/crash/blobs/{cfg.digest}")
+        st, h, body = self.rm.get(f"/v2/{repo}/blobs/{cfg.digest}")
         self.assertEqual((st, h.get("x-cache"), sha(body)), (200, "HIT", cfg.digest))
-        st, h, body = self.rm.get(f"/v2/library/crash/manifests/{self.more.digest}", headers=ACCEPT)
-        self.assertEqual((st, h.get("x-cache"), sha(body)), (200, "HIT", self.more.digest))
+        st, h, body = self.rm.get(f"/v2/{repo}/manifests/{image.digest}", headers=ACCEPT)
+        self.assertEqual((st, h.get("x-cache"), sha(body)), (200, "HIT", image.digest))
+        r = stream_get(self.rm.port, f"/v2/{repo}/blobs/{layer.digest}", chunk=1 << 20)
+        self.assertEqual((r.status, r.digest, r.headers.get("x-cache")), (200, layer.digest, "HIT"))
         self.assertEqual(self.px.count(), 0, [(r.method, r.target) for r in self.px.requests()])
 
 if __name__ == "__main__":

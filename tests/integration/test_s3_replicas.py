@@ -4,8 +4,11 @@ installed). Each test uses its own key prefix in one bucket, its own replicas an
 
 Run:  cd tests/integration && REGMIRROR_BIN=../../build/regmirror /usr/bin/python3 -m unittest -v test_s3_replicas
 
-Upstream: distribution behind a CountingProxy (counts blob GETs). Replicas: regmirror serve
-processes with "storage.s3" on the same bucket and prefix, each with its own data dir.
+Upstream: distribution behind a CountingProxy (counts blob GETs), holding the realistic image
+set (harness/image_set.py). Replicas: regmirror serve processes with "storage.s3" on the same
+bucket and prefix, each with its own data dir. Each test has its own prefix, so tests may use
+the same images: "shared" is the app image (1, 30 and 200 MiB layers), "cold" its 200 MiB layer,
+"kill" its 30 MiB layer, "offline" and "redirect" the 20-layer image.
 """
 
 import hashlib
@@ -19,6 +22,7 @@ import unittest
 import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
+from harness import image_set
 from pullcommon import (ACCEPT, BIN, MIB, CountingProxy, Regmirror, Registry, log_tail,
                         mirror_config, need_binary, oci_layout, skopeo, stream_get, tmpdir)
 from ceph_rgw import CephRgw
@@ -75,17 +79,13 @@ class TestS3Replicas(unittest.TestCase):
         cls.rgw = CephRgw(os.path.join(cls.tmp, "rgw")).start()
         print(f"\n[test_s3_replicas] Ceph RGW ready in {cls.rgw.started_seconds:.1f} s", file=sys.stderr)
         cls.rgw.create_bucket(BUCKET)
-        cls.layout = os.path.join(cls.tmp, "layout")
-        cls.images = {
-            "shared": oci_layout.build_image(cls.layout, "shared", layers=[3 * MIB, 200 * 1024], seed="s3-shared"),
-            "cold": oci_layout.build_image(cls.layout, "cold", layers=[32 * MIB], seed="s3-cold", compress=False),
-            "kill": oci_layout.build_image(cls.layout, "kill", layers=[24 * MIB], seed="s3-kill", compress=False),
-            "offline": oci_layout.build_image(cls.layout, "offline", layers=[2 * MIB, 1 * MIB], seed="s3-off"),
-            "redirect": oci_layout.build_image(cls.layout, "redirect", layers=[4 * MIB], seed="s3-redir"),
-        }
-        cls.reg = Registry()
-        for name in cls.images:
-            cls.reg.push_layout(cls.layout, name, f"library/{name}", dest_tag="v1")
+        realistic = image_set.realistic()
+        app, layers20 = realistic.app, realistic.layers20
+        cls.images = {"shared": app, "cold": app, "kill": app, "offline": layers20,
+                      "redirect": layers20}
+        cls.repos = {name: "realistic/app" if img is app else "realistic/layers20"
+                     for name, img in cls.images.items()}
+        cls.reg = Registry(preload=realistic)
         cls.px = CountingProxy(cls.reg.url)
         cls.replicas = []
 
@@ -115,11 +115,13 @@ class TestS3Replicas(unittest.TestCase):
         return "".join(log_tail(rm) for rm in rms)
 
     def get_blob(self, rm, name, digest, **kw):
-        return stream_get(rm.port, f"/v2/library/{name}/blobs/{digest}", timeout=120, chunk=1 << 20, **kw)
+        return stream_get(rm.port, f"/v2/{self.repos[name]}/blobs/{digest}", timeout=120,
+                          chunk=1 << 20, **kw)
 
     def pull_all(self, rm, name):
         img = self.images[name]
-        status, headers, body = http_get(f"{rm.url}/v2/library/{name}/manifests/v1", headers=ACCEPT)
+        status, headers, body = http_get(f"{rm.url}/v2/{self.repos[name]}/manifests/v1",
+                                         headers=ACCEPT)
         self.assertEqual(status, 200, f"manifest via {rm.url}: {body[:200]!r}{self.logs(rm)}")
         self.assertEqual(headers.get("docker-content-digest"), img.digest)
         for digest in img.blob_digests:
@@ -139,7 +141,7 @@ class TestS3Replicas(unittest.TestCase):
         rm = self.replica("gc/")
         self.pull_all(rm, "shared")
         self.pull_all(rm, "offline")
-        pin = subprocess.run([BIN, "cache", "pin", "docker.io/library/shared:v1", "--admin",
+        pin = subprocess.run([BIN, "cache", "pin", "docker.io/realistic/app:v1", "--admin",
                               rm.admin_url], capture_output=True, text=True, timeout=60)
         self.assertEqual(pin.returncode, 0, pin.stdout + pin.stderr)
         before = bucket_objects(self.rgw, "gc/blobs/")
@@ -184,7 +186,7 @@ class TestS3Replicas(unittest.TestCase):
 
     def test_eight_concurrent_cold_pulls_over_three_replicas(self):
         rms = [self.replica("t2/") for _ in range(3)]
-        layer = self.images["cold"].layers[0]
+        layer = self.images["cold"].layers[2]
         self.px.reset()
         self.px.delay(1.5, "/blobs/" + layer.digest)
         n = 8
@@ -213,8 +215,8 @@ class TestS3Replicas(unittest.TestCase):
 
     def test_killed_replica_leaves_no_partial_object_and_others_keep_serving(self):
         a, b, c = self.replica("t3/"), self.replica("t3/"), self.replica("t3/")
-        layer = self.images["kill"].layers[0]
-        self.px.throttle(4 * MIB, "/blobs/" + layer.digest)   # ~6 s for 24 MiB
+        layer = self.images["kill"].layers[1]
+        self.px.throttle(4 * MIB, "/blobs/" + layer.digest)   # ~7.5 s for 30 MiB
         killed = threading.Event()
 
         def kill_midway(nbytes):
@@ -245,7 +247,7 @@ class TestS3Replicas(unittest.TestCase):
         d = self.replica("t4/")   # empty data dir, upstream refusing connections
         dest = os.path.join(tmpdir("rm-s3-oci-"), "out")
         try:
-            skopeo.copy_to_oci(f"docker://{d.host}/library/offline:v1", dest, tag="v1")
+            skopeo.copy_to_oci(f"docker://{d.host}/realistic/layers20:v1", dest, tag="v1")
         except Exception as e:  # noqa: BLE001
             raise AssertionError(f"skopeo through the empty replica failed: {e}{self.logs(d)}")
         img = self.images["offline"]
@@ -259,7 +261,7 @@ class TestS3Replicas(unittest.TestCase):
         img = self.images["redirect"]
         self.pull_all(r, "redirect")  # fills the bucket (first GETs stream: the blob was not there)
         layer = img.layers[0]
-        status, headers, _ = http_get(f"{r.url}/v2/library/redirect/blobs/{layer.digest}")
+        status, headers, _ = http_get(f"{r.url}/v2/realistic/layers20/blobs/{layer.digest}")
         self.assertEqual(status, 307, self.logs(r))
         location = headers.get("location", "")
         self.assertEqual(urlsplit(location).netloc, urlsplit(self.rgw.endpoint).netloc, location)
@@ -268,13 +270,13 @@ class TestS3Replicas(unittest.TestCase):
         self.assertEqual((status, "sha256:" + hashlib.sha256(body).hexdigest()), (200, layer.digest))
         self.px.reset()
         dest = os.path.join(tmpdir("rm-s3-oci-"), "out")
-        skopeo.copy_to_oci(f"docker://{r.host}/library/redirect:v1", dest, tag="v1")
+        skopeo.copy_to_oci(f"docker://{r.host}/realistic/layers20:v1", dest, tag="v1")
         path = os.path.join(dest, "blobs", "sha256", layer.digest.split(":")[1])
         self.assertEqual(oci_layout.file_digest(path), layer.digest)
         hosts = tmpdir("rm-s3-hosts-")
         write_hosts_toml(hosts, "docker.io", r.url)
         with Containerd() as ctrd:
-            ctrd.pull("docker.io/library/redirect:v1", hosts, unpack=False)
+            ctrd.pull("docker.io/realistic/layers20:v1", hosts, unpack=False)
             self.assertIn(layer.digest, ctrd.content_digests())
         self.assertEqual(self.px.count("GET", "/blobs/"), 0, "redirected pulls must not reach the upstream")
 

@@ -202,7 +202,10 @@ class ConnectionCapTest(unittest.TestCase):
             for _ in range(4):
                 s = socket.create_connection(("127.0.0.1", mirror.port), timeout=5)
                 held.append(s)
-            time.sleep(0.3)
+                # One answered request each: the server has accepted and counted the connection
+                # (no sleep that hopes it did); keep-alive keeps it open and counted.
+                s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
             extra = socket.create_connection(("127.0.0.1", mirror.port), timeout=5)
             extra.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
             answer = extra.recv(4096)
@@ -210,8 +213,9 @@ class ConnectionCapTest(unittest.TestCase):
             self.assertTrue(answer.startswith(b"HTTP/1.1 503"), answer[:80])
             for s in held:
                 s.close()
-            time.sleep(0.3)
-            self.assertEqual(proc.http_get(mirror.url + "/v2/")[0], 200)
+            # The server notices the closes on its own time: poll until a slot is free again.
+            proc.wait_until(lambda: proc.http_get(mirror.url + "/v2/")[0] == 200, 10,
+                            what="a free connection slot after closing the held ones")
         finally:
             for s in held:
                 s.close()

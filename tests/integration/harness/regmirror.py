@@ -7,6 +7,14 @@ it prints (stdout and stderr, merged) to a log file from a reader thread, and
 waits for the line containing ``event=listening addr=127.0.0.1:PORT``.
 ``start()`` after ``stop()``/``kill9()`` reuses the same port and data dir.
 
+Started as an operator starts it: a shell or systemd hands a service the default disposition
+of every signal and an empty signal mask. Python itself ignores SIGPIPE and SIGXFSZ;
+``Popen(restore_signals=True)`` puts both back to SIG_DFL between fork and exec, and the harness
+ignores or blocks nothing else. ``check_operator_signals()`` proves it once per test process:
+a probe started exactly like regmirror reads its own /proc/self/status, and any signal ignored
+or blocked there fails the test (so a test runner that ignores SIGPIPE, say, cannot hide the
+product's own handling of it).
+
 Safety net: the config is rejected (ValueError) unless ``listen`` and every
 upstream ``url`` / S3 ``endpoint`` in it are http(s)://127.0.0.1 or localhost,
 so a test can never make the binary talk to the internet.  No config at all is
@@ -62,6 +70,36 @@ def find_binary() -> Optional[str]:
              for p in glob.glob(os.path.join(REPO_ROOT, pat))
              if os.path.isfile(p) and os.access(p, os.X_OK)]
     return max(cands, key=os.path.getmtime) if cands else None
+
+
+def _operator_popen_kwargs() -> dict:
+    """How the harness starts regmirror: its own session, output to a pipe the harness reads,
+    and restore_signals=True, which puts SIGPIPE and SIGXFSZ (ignored by Python itself) back to
+    SIG_DFL before exec, as a shell or systemd would hand them to a service."""
+    return dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                env=skopeo.clean_env(), start_new_session=True, restore_signals=True)
+
+
+_signals_checked = False
+
+
+def check_operator_signals() -> None:
+    """Raises RuntimeError unless a child started like regmirror has no signal ignored or blocked."""
+    global _signals_checked
+    if _signals_checked:
+        return
+    probe = subprocess.Popen(["cat", "/proc/self/status"], **_operator_popen_kwargs())
+    out, _ = probe.communicate(timeout=10)
+    masks = {}
+    for line in out.decode().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("SigBlk", "SigIgn"):
+            masks[key] = int(value.strip(), 16)
+    if masks.get("SigBlk", 1) or masks.get("SigIgn", 1):
+        raise RuntimeError("the harness would start regmirror with signals blocked or ignored "
+                           f"(SigBlk={masks.get('SigBlk', 0):x}, SigIgn={masks.get('SigIgn', 0):x}); "
+                           "an operator's shell or systemd would not")
+    _signals_checked = True
 
 
 def _check_loopback_url(url: str, where: str) -> None:
@@ -169,8 +207,8 @@ class Regmirror:
         self._ready.clear()
         self._port_seen = None
         argv = [self.bin, "serve", "--config", self.config_path, *self.extra_args]
-        self._p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, env=skopeo.clean_env(), start_new_session=True)
+        check_operator_signals()
+        self._p = subprocess.Popen(argv, **_operator_popen_kwargs())
         self._mp = proc.ManagedProcess(argv, self.log_path)  # registers for atexit cleanup
         self._mp.proc = self._p
         with proc._live_lock:
@@ -193,6 +231,16 @@ class Regmirror:
             raise RuntimeError(f"restarted on port {self._port_seen}, expected {self.port}")
         self.port = self._port_seen
         return self
+
+    def wait_log(self, pattern: str, timeout: float = 30.0) -> "re.Match":
+        """Polls the log until ``pattern`` (a regex) matches; returns the match or raises
+        TimeoutError with the log tail. For events written after the request that caused them."""
+        regex = re.compile(pattern)
+        try:
+            return proc.wait_until(lambda: regex.search(self.logs()), timeout,
+                                   what=f"log line /{pattern}/")
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}\n" + self.logs()[-3000:]) from None
 
     def running(self) -> bool:
         return self._p is not None and self._p.poll() is None

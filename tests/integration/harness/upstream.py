@@ -6,7 +6,8 @@ enabled, ``http.addr 127.0.0.1:PORT``, log level info, access log on) and runs
 ``stop()`` / ``start()`` keep the port and the storage, so tests can simulate an
 outage and bring the same registry back.  ``Registry(proxy_remote=URL)`` runs
 distribution as a pull-through cache of URL (``proxy: remoteurl``) - URL must
-be loopback.
+be loopback. ``Registry(preload=image_set.realistic())`` starts with the realistic image set
+already stored (see image_set).
 
 Use as a context manager, or call ``close()`` (stop + remove temp dir).
 """
@@ -20,7 +21,7 @@ import time
 from typing import Optional
 from urllib.parse import urlsplit
 
-from . import proc, skopeo
+from . import image_set, proc, skopeo
 
 REGISTRY_BIN = os.environ.get("REGMIRROR_TEST_REGISTRY", "docker-registry")
 
@@ -29,7 +30,7 @@ class Registry:
     """distribution on 127.0.0.1 with its own storage; see module docstring."""
 
     def __init__(self, port: Optional[int] = None, proxy_remote: Optional[str] = None,
-                 workdir: Optional[str] = None, start: bool = True):
+                 workdir: Optional[str] = None, start: bool = True, preload=None):
         if proxy_remote is not None:
             host = urlsplit(proxy_remote).hostname
             if host not in ("127.0.0.1", "localhost"):
@@ -37,6 +38,8 @@ class Registry:
         self._own_dir = workdir is None
         self.dir = workdir or proc.register_tmp(tempfile.mkdtemp(prefix="rm-registry-"))
         self.storage = os.path.join(self.dir, "storage")
+        if preload is not None:  # an image_set.ImageSet: its storage, copied (blobs hard-linked)
+            image_set.copy_storage(preload.storage, self.storage)
         os.makedirs(self.storage, exist_ok=True)
         self.config_path = os.path.join(self.dir, "config.yml")
         self.log_path = os.path.join(self.dir, "registry.log")
