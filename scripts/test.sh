@@ -17,7 +17,7 @@ if [[ "${REGMIRROR_SKIP_ASAN:-0}" != "1" ]]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   ./build-asan/tests/regmirror_unit_tests --gtest_brief=1
   (cd tests/integration && REGMIRROR_BIN="$PWD/../../build-asan/regmirror" \
-     REGMIRROR_TEST_IMAGES="$PWD/../../build/test-images" \
+     REGMIRROR_TEST_IMAGES="$PWD/../../build/test-images" REGMIRROR_TEST_SANITIZED=1 \
      /usr/bin/python3 -m unittest test_pull_skopeo test_pull_integrity test_pull_bad_input \
        test_pull_crash test_hostile_inputs test_hostile_upstream test_security_access \
        test_dockerhub_auth test_closed_network_bundle test_client_hangups)

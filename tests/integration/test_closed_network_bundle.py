@@ -30,6 +30,9 @@ from closedcommon import (BIN, Regmirror, Registry, blob_files, cache_ls, log_ta
 from pullcommon import MIB, CountingProxy, need_binary
 
 RSS_LIMIT_KIB = 64 * 1024
+# Under AddressSanitizer (scripts/test.sh's second pass) shadow memory and the quarantine make
+# RSS meaningless: the figures are printed, the bound is checked on the release build only.
+SANITIZED = bool(os.environ.get("REGMIRROR_TEST_SANITIZED"))
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -177,8 +180,9 @@ class TestOfflineBundle(unittest.TestCase):
         print(f"\nimport of {os.path.getsize(self.bundle) / MIB:.0f} MiB: mirror peak RSS "
               f"{mirror_rss / 1024:.1f} MiB, import CLI peak RSS {cli_rss / 1024:.1f} MiB",
               file=sys.stderr)
-        self.assertLess(mirror_rss, RSS_LIMIT_KIB, "the mirror's memory grew with the upload")
-        self.assertLess(cli_rss, RSS_LIMIT_KIB, "the import command's memory grew with the bundle")
+        if not SANITIZED:
+            self.assertLess(mirror_rss, RSS_LIMIT_KIB, "the mirror's memory grew with the upload")
+            self.assertLess(cli_rss, RSS_LIMIT_KIB, "the import command's memory grew with the bundle")
         listing = refs_by_name(cache_ls(self.target))
         for ref in ("registry.k8s.io/pause:3.2", "docker.io/realistic/app:v1",
                     "docker.io/realistic/multi:v1", "docker.io/realistic/layers20:v1"):
@@ -280,8 +284,9 @@ class TestOfflineBundle(unittest.TestCase):
             mirror_rss = peak_rss_kib(target._p.pid)
             print(f"\nimport of a 1 GiB layer: mirror peak RSS {mirror_rss / 1024:.1f} MiB, "
                   f"import CLI peak RSS {cli_rss / 1024:.1f} MiB", file=sys.stderr)
-            self.assertLess(mirror_rss, RSS_LIMIT_KIB)
-            self.assertLess(cli_rss, RSS_LIMIT_KIB)
+            if not SANITIZED:
+                self.assertLess(mirror_rss, RSS_LIMIT_KIB)
+                self.assertLess(cli_rss, RSS_LIMIT_KIB)
             os.remove(bundle)
             layer = huge.layers[0]
             st, headers, _ = target.get(f"/v2/realistic/huge/blobs/{layer.digest}", method="HEAD")
