@@ -19,6 +19,12 @@ struct UpstreamConfig {
   std::string password_env;
 };
 
+// What a cached tag becomes when every upstream says it no longer exists (404).
+enum class NotFoundPolicy {
+  kServeCached,  // keep serving the last known manifest (X-Cache: STALE); the default
+  kForget,       // drop the tag from the cache and answer 404, as the upstream does
+};
+
 struct RegistryConfig {
   std::string name;  // canonical host, e.g. "registry.k8s.io"
   std::vector<std::string> aliases;
@@ -27,6 +33,11 @@ struct RegistryConfig {
   // Below this many pulls left in the upstream's rate-limit window, tags are no longer
   // revalidated (served STALE) so the rest of the quota goes to content never seen.
   std::uint64_t min_remaining = 0;
+  // A stale tag is revalidated for at most this long while the client waits; past it the
+  // cached manifest is answered (STALE) and the revalidation finishes in the background.
+  std::chrono::milliseconds revalidate_budget{1500};
+  // Pinned tags are always served as cached (frozen), whatever this says.
+  NotFoundPolicy on_upstream_not_found = NotFoundPolicy::kServeCached;
 };
 
 struct S3Config {
@@ -64,6 +75,13 @@ struct LimitsConfig {
   std::chrono::seconds upstream_connect_timeout{10};
   std::chrono::seconds upstream_stall_timeout{30};  // < 1 byte/s for this long aborts
   std::chrono::seconds upstream_request_timeout{60};  // whole buffered request (manifests)
+  std::size_t max_upstream_transfers = 512;  // running at once on the transfer thread
+  // Circuit breaker per upstream: this many failures in a row (connect errors, resets, 5xx)
+  // open it, a timeout at once; it is skipped for the cool-down, then probed by one request
+  // at a time.
+  unsigned upstream_failures_to_open = 3;
+  std::chrono::seconds upstream_open_seconds{5};  // first cool-down; doubles per failed probe
+  unsigned upstream_resume_attempts = 5;  // Range requests to continue one broken blob transfer
 };
 
 // HTTPS for clients. Files are re-read when they change (cert-manager renewals).

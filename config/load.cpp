@@ -140,7 +140,8 @@ UpstreamConfig parse_upstream(const json& value, const std::string& where) {
 RegistryConfig parse_registry(const std::string& name, const json& value) {
   const std::string where = "registries." + name;
   require_object(value, where);
-  reject_unknown_keys(value, where, {"aliases", "upstreams", "tag_ttl_seconds", "min_remaining"});
+  reject_unknown_keys(value, where, {"aliases", "upstreams", "tag_ttl_seconds", "min_remaining",
+                                     "revalidate_budget_ms", "on_upstream_not_found"});
   if (!is_valid_registry_host(name)) fail(where, "not a valid registry host name");
   RegistryConfig registry;
   registry.name = name;
@@ -165,6 +166,20 @@ RegistryConfig parse_registry(const std::string& name, const json& value) {
   if (ttl > 365ULL * 24 * 3600) fail(where + ".tag_ttl_seconds", "must be at most one year");
   registry.tag_ttl = std::chrono::seconds(ttl);
   registry.min_remaining = get_uint(value, where + ".", "min_remaining", 0);
+  auto budget = get_uint(value, where + ".", "revalidate_budget_ms", 1500);
+  if (budget < 10 || budget > 600000) {
+    fail(where + ".revalidate_budget_ms", "must be between 10 and 600000 milliseconds");
+  }
+  registry.revalidate_budget = std::chrono::milliseconds(budget);
+  auto policy = get_string(value, where + ".", "on_upstream_not_found", "serve_cached");
+  if (policy == "serve_cached") {
+    registry.on_upstream_not_found = NotFoundPolicy::kServeCached;
+  } else if (policy == "forget") {
+    registry.on_upstream_not_found = NotFoundPolicy::kForget;
+  } else {
+    fail(where + ".on_upstream_not_found",
+         "must be \"serve_cached\" or \"forget\", got '" + printable(policy) + "'");
+  }
   return registry;
 }
 
@@ -225,7 +240,9 @@ LimitsConfig parse_limits(const json& value) {
                        "header_timeout_seconds",
                        "idle_timeout_seconds", "write_timeout_seconds",
                        "upstream_connect_timeout_seconds", "upstream_stall_timeout_seconds",
-                       "upstream_request_timeout_seconds"});
+                       "upstream_request_timeout_seconds", "max_upstream_transfers",
+                       "upstream_failures_to_open", "upstream_open_seconds",
+                       "upstream_resume_attempts"});
   LimitsConfig limits;
   const std::string p = "limits.";
   limits.max_connections = get_uint(value, p, "max_connections", limits.max_connections);
@@ -249,6 +266,19 @@ LimitsConfig parse_limits(const json& value) {
       get_seconds(value, p, "upstream_stall_timeout_seconds", limits.upstream_stall_timeout);
   limits.upstream_request_timeout =
       get_seconds(value, p, "upstream_request_timeout_seconds", limits.upstream_request_timeout);
+  limits.max_upstream_transfers =
+      get_uint(value, p, "max_upstream_transfers", limits.max_upstream_transfers);
+  if (limits.max_upstream_transfers == 0 || limits.max_upstream_transfers > 100000) {
+    fail(p + "max_upstream_transfers", "must be between 1 and 100000");
+  }
+  auto failures = get_uint(value, p, "upstream_failures_to_open", limits.upstream_failures_to_open);
+  if (failures == 0 || failures > 1000) fail(p + "upstream_failures_to_open", "must be between 1 and 1000");
+  limits.upstream_failures_to_open = static_cast<unsigned>(failures);
+  limits.upstream_open_seconds =
+      get_seconds(value, p, "upstream_open_seconds", limits.upstream_open_seconds);
+  auto resumes = get_uint(value, p, "upstream_resume_attempts", limits.upstream_resume_attempts);
+  if (resumes > 100) fail(p + "upstream_resume_attempts", "must be at most 100");
+  limits.upstream_resume_attempts = static_cast<unsigned>(resumes);
   return limits;
 }
 

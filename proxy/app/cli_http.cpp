@@ -1,74 +1,57 @@
 #include "proxy/app/cli_http.hpp"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cstdio>
-#include <mutex>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "proxy/upstream/curl_handle_pool.hpp"
+#include "proxy/upstream/http_exchange.hpp"
 
 namespace regmirror::app {
 namespace {
 
-struct Transfer {
-  HttpAnswer* answer = nullptr;
-  const std::function<bool(std::span<const std::byte>)>* sink = nullptr;
-  std::FILE* upload = nullptr;
-};
+namespace upstream = proxy::upstream;
 
-extern "C" std::size_t on_header(char* data, std::size_t size, std::size_t count,
-                                 void* user) noexcept {
-  auto* transfer = static_cast<Transfer*>(user);
-  std::string_view line(data, size * count);
-  if (line.starts_with("HTTP/")) {
-    transfer->answer->headers.clear();  // a new response (after 100 Continue or a redirect)
-    return size * count;
-  }
-  auto colon = line.find(':');
-  if (colon == std::string_view::npos) return size * count;
-  std::string name(line.substr(0, colon));
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  auto value = line.substr(colon + 1);
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
-    value.remove_suffix(1);
-  }
-  transfer->answer->headers.emplace_back(std::move(name), std::string(value));
-  return size * count;
-}
+// Admin operations (verify, gc, import) may run for a long time; a stalled transfer still ends.
+constexpr auto kStallTimeout = std::chrono::seconds(600);
+constexpr std::size_t kMaxAnswer = 64 << 20;  // cache listings of large caches
+constexpr std::size_t kMaxErrorBody = 64 * 1024;
 
-extern "C" std::size_t on_body(char* data, std::size_t size, std::size_t count,
-                               void* user) noexcept {
-  auto* transfer = static_cast<Transfer*>(user);
-  auto bytes = size * count;
-  if (transfer->sink != nullptr) {
-    try {
-      if (!(*transfer->sink)(std::span(reinterpret_cast<const std::byte*>(data), bytes))) return 0;
-    } catch (...) {
-      return 0;
-    }
-    return bytes;
+HttpAnswer perform(upstream::CurlHandlePool& handles, upstream::HttpRequest request,
+                   const std::function<bool(std::span<const std::byte>)>* sink) {
+  const std::string url = request.url;
+  request.headers.push_back("Expect:");
+  request.stall_timeout = kStallTimeout;
+  request.user_agent = "regmirror-cli";
+  request.max_body = kMaxAnswer;
+  // Error bodies are small and explain the failure: keep them; stream only a 2xx body.
+  std::string error_body;
+  bool error_answer = false;
+  if (sink != nullptr) {
+    request.on_head = [&](const upstream::Response& head) {
+      error_answer = head.status < 200 || head.status >= 300;
+      return upstream::BodyUse::kStream;
+    };
+    request.on_data = [&](std::span<const std::byte> data) {
+      if (!error_answer) return (*sink)(data) ? upstream::SinkAction::kContinue
+                                              : upstream::SinkAction::kAbort;
+      if (error_body.size() < kMaxErrorBody) {
+        error_body.append(reinterpret_cast<const char*>(data.data()), data.size());
+      }
+      return upstream::SinkAction::kContinue;
+    };
   }
-  try {
-    transfer->answer->body.append(data, bytes);
-  } catch (...) {
-    return 0;
+  HttpAnswer answer;
+  auto reply = upstream::perform_blocking(handles, std::move(request));
+  if (!reply) {
+    answer.error = reply.error().message() + " (" + url + ")";
+    return answer;
   }
-  return bytes;
-}
-
-extern "C" std::size_t on_read(char* buffer, std::size_t size, std::size_t count,
-                               void* user) noexcept {
-  auto* transfer = static_cast<Transfer*>(user);
-  auto n = std::fread(buffer, 1, size * count, transfer->upload);
-  if (n == 0 && std::ferror(transfer->upload)) return CURL_READFUNC_ABORT;
-  return n;
-}
-
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  answer.status = reply->status;
+  answer.headers = std::move(reply->headers);
+  answer.body = sink != nullptr ? std::move(error_body) : std::move(reply->body);
+  return answer;
 }
 
 }  // namespace
@@ -97,89 +80,26 @@ std::string HttpAnswer::describe() const {
   return "HTTP " + std::to_string(status) + (detail.empty() ? "" : ": " + detail);
 }
 
-CliHttp::CliHttp() {
-  global_init();
-  curl_ = curl_easy_init();
-}
+CliHttp::CliHttp() : handles_(std::make_unique<upstream::CurlHandlePool>(1)) {}
 
-CliHttp::~CliHttp() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
-
-namespace {
-
-HttpAnswer perform(CURL* curl, std::string_view method, const std::string& url,
-                   const std::vector<std::string>& headers, const std::string* body,
-                   Transfer& transfer, std::FILE* upload, std::uint64_t upload_size) {
-  HttpAnswer answer;
-  transfer.answer = &answer;
-  curl_easy_reset(curl);
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-  // Admin operations (verify, gc, import) may run for a long time; a stalled transfer still ends.
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 600L);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "regmirror-cli");
-  curl_slist* list = nullptr;
-  for (const auto& header : headers) list = curl_slist_append(list, header.c_str());
-  list = curl_slist_append(list, "Expect:");
-  if (method == "HEAD") {
-    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-  } else if (method == "PUT" && upload != nullptr) {
-    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(curl, CURLOPT_READDATA, &transfer);
-    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(upload_size));
-  } else if (method != "GET") {
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, std::string(method).c_str());
-  }
-  if (body != nullptr && upload == nullptr &&
-      (method == "POST" || method == "PUT" || !body->empty())) {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
-    if (method != "POST")
-      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, std::string(method).c_str());
-  }
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  auto code = curl_easy_perform(curl);
-  curl_slist_free_all(list);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
-  if (code != CURLE_OK &&
-      !(code == CURLE_WRITE_ERROR && transfer.sink != nullptr && answer.status >= 300)) {
-    answer.error = std::string(curl_easy_strerror(code)) + " (" + url + ")";
-  }
-  return answer;
-}
-
-}  // namespace
+CliHttp::~CliHttp() = default;
 
 HttpAnswer CliHttp::request(std::string_view method, const std::string& url,
                             const std::vector<std::string>& headers, const std::string& body) {
-  Transfer transfer;
-  return perform(static_cast<CURL*>(curl_), method, url, headers, &body, transfer, nullptr, 0);
+  upstream::HttpRequest request;
+  request.method = std::string(method);
+  request.url = url;
+  request.headers = headers;
+  request.body = std::as_bytes(std::span(body.data(), body.size()));
+  return perform(*handles_, std::move(request), nullptr);
 }
 
 HttpAnswer CliHttp::download(const std::string& url, const std::vector<std::string>& headers,
                              const std::function<bool(std::span<const std::byte>)>& sink) {
-  // Error bodies are small and explain the failure: keep them; stream only a 2xx body.
-  auto* curl = static_cast<CURL*>(curl_);
-  std::string error_body;
-  std::function<bool(std::span<const std::byte>)> gate = [&](std::span<const std::byte> data) {
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 200 && status < 300) return sink(data);
-    if (error_body.size() < 64 * 1024)
-      error_body.append(reinterpret_cast<const char*>(data.data()), data.size());
-    return true;
-  };
-  Transfer transfer;
-  transfer.sink = &gate;
-  auto answer = perform(curl, "GET", url, headers, nullptr, transfer, nullptr, 0);
-  answer.body = std::move(error_body);
-  return answer;
+  upstream::HttpRequest request;
+  request.url = url;
+  request.headers = headers;
+  return perform(*handles_, std::move(request), &sink);
 }
 
 HttpAnswer CliHttp::upload_file(const std::string& url, const std::filesystem::path& file) {
@@ -190,16 +110,27 @@ HttpAnswer CliHttp::upload_file(const std::string& url, const std::filesystem::p
     failed.error = "cannot read " + file.string() + ": " + ec.message();
     return failed;
   }
-  std::FILE* in = std::fopen(file.c_str(), "rb");
-  if (in == nullptr) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(file.c_str(), "rb"), &std::fclose);
+  if (!in) {
     failed.error = "cannot open " + file.string();
     return failed;
   }
-  Transfer transfer;
-  transfer.upload = in;
-  auto answer = perform(static_cast<CURL*>(curl_), "PUT", url,
-                        {"Content-Type: application/octet-stream"}, nullptr, transfer, in, size);
-  std::fclose(in);
+  upstream::HttpRequest request;
+  request.method = "PUT";
+  request.url = url;
+  request.headers = {"Content-Type: application/octet-stream"};
+  request.body_size = size;
+  bool read_failed = false;
+  request.body_reader = [&](std::span<std::byte> out) -> std::size_t {
+    auto n = std::fread(out.data(), 1, out.size(), in.get());
+    if (n == 0 && std::ferror(in.get())) {
+      read_failed = true;
+      throw std::runtime_error("read failed");  // becomes CURL_READFUNC_ABORT
+    }
+    return n;
+  };
+  auto answer = perform(*handles_, std::move(request), nullptr);
+  if (read_failed) answer.error = "reading " + file.string() + " failed";
   return answer;
 }
 

@@ -1,14 +1,19 @@
 #pragma once
 // The blocking HTTP the CLI commands need to talk to a running mirror (registry and admin
-// ports): one request at a time, on libcurl. Transport failures come back in `error`; an HTTP
+// ports): one request at a time, on the shared HTTP exchange (proxy/upstream/http_exchange). Transport failures come back in `error`; an HTTP
 // error status is a normal answer.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace regmirror::proxy::upstream {
+class CurlHandlePool;
+}
 
 namespace regmirror::app {
 
@@ -41,7 +46,7 @@ class CliHttp {
   HttpAnswer upload_file(const std::string& url, const std::filesystem::path& file);
 
  private:
-  void* curl_;
+  std::unique_ptr<proxy::upstream::CurlHandlePool> handles_;
 };
 
 // "http://127.0.0.1:5001" without a trailing slash; "" when `url` is not http(s)://HOST[:PORT].

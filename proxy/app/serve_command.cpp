@@ -24,6 +24,7 @@
 #include "proxy/metrics/metrics.hpp"
 #include "proxy/registry/admin_handler.hpp"
 #include "proxy/registry/blob_fetcher.hpp"
+#include "proxy/registry/blob_service.hpp"
 #include "proxy/registry/hot_manifest_cache.hpp"
 #include "proxy/registry/manifest_service.hpp"
 #include "proxy/registry/registry_handler.hpp"
@@ -32,6 +33,7 @@
 #include "proxy/s3/s3_tier.hpp"
 #include "proxy/server/http_server.hpp"
 #include "proxy/server/tls_context_provider.hpp"
+#include "proxy/upstream/curl_multi.hpp"
 #include "proxy/upstream/upstream_client.hpp"
 
 namespace regmirror::app {
@@ -224,16 +226,24 @@ int run_serve_command(const std::vector<std::string>& args) {
       tier ? static_cast<cache::MetadataStore&>(*tier->metadata) : **metadata;
 
   proxy::metrics::Metrics metrics;
+  // Every upstream transfer runs on one transfer thread (libcurl multi): a miss costs a
+  // handle, not a thread, and the index work below cannot be starved by transfers.
+  proxy::upstream::CurlMultiOptions transfer_options;
+  transfer_options.max_transfers = cfg.limits.max_upstream_transfers;
+  proxy::upstream::CurlMulti transfers(transfer_options);
   proxy::upstream::ClientOptions client_options;
   client_options.connect_timeout = cfg.limits.upstream_connect_timeout;
   client_options.stall_timeout = cfg.limits.upstream_stall_timeout;
   client_options.request_timeout = cfg.limits.upstream_request_timeout;
-  proxy::upstream::UpstreamClient client(client_options);
+  proxy::upstream::UpstreamClient client(transfers, client_options);
+  proxy::upstream::CircuitOptions circuit;
+  circuit.failure_threshold = cfg.limits.upstream_failures_to_open;
+  circuit.open_for = cfg.limits.upstream_open_seconds;
   config::RoutingTable routes(cfg);
   std::map<std::string, std::unique_ptr<proxy::registry::UpstreamChain>> chains;
   for (const auto& [name, registry] : cfg.registries) {
     chains.emplace(name, std::make_unique<proxy::registry::UpstreamChain>(
-                             registry, std::move(endpoints[name]), client, metrics));
+                             registry, std::move(endpoints[name]), client, metrics, circuit));
   }
 
   std::unique_ptr<proxy::server::AccessPolicy> access_policy;
@@ -257,8 +267,11 @@ int run_serve_command(const std::vector<std::string>& args) {
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
-  // Blocking work (upstream HTTP, disk, RocksDB) runs here, never on the network threads.
-  boost::asio::thread_pool workers(64);
+  // Blocking work never runs on the network threads: index reads and writes (RocksDB, small
+  // files) on one pool, blob writes and bucket transfers on another, so neither waits behind
+  // the other.
+  boost::asio::thread_pool index_pool(8);
+  boost::asio::thread_pool disk_pool(16);
   cache::AccessTracker access;
   cache::Evictor evictor(**blobs, **metadata, access,
                          cache::EvictorOptions{cfg.max_cache_bytes, 0.9, 60}, unix_now);
@@ -276,38 +289,37 @@ int run_serve_command(const std::vector<std::string>& args) {
   };
   auto queue_eviction = [&] {
     if (eviction_queued.exchange(true)) return;
-    boost::asio::post(workers, [&] {
+    boost::asio::post(index_pool, [&] {
       run_eviction();
       eviction_queued = false;
     });
   };
 
   proxy::registry::HotManifestCache hot_manifests(64ULL << 20);
-  proxy::registry::ManifestService manifests(shared_blobs, shared_metadata, metrics, unix_now, cfg.offline,
-                                             &hot_manifests);
-  proxy::registry::BlobFetcher fetcher(
-      **blobs, metrics,
-      [&workers](std::function<void()> job) { boost::asio::post(workers, std::move(job)); },
-      [&](std::uint64_t bytes) {
-        // Eviction is its own task, never inline in a request.
-        if (evictor.note_committed(bytes)) queue_eviction();
-      });
-
+  proxy::registry::ManifestService manifests(shared_blobs, shared_metadata, metrics, index_pool,
+                                             unix_now, cfg.offline, &hot_manifests);
+  proxy::registry::BlobFetcherOptions fetcher_options;
+  fetcher_options.resume_attempts = cfg.limits.upstream_resume_attempts;
+  proxy::registry::BlobFetcher fetcher(**blobs, metrics, disk_pool, fetcher_options,
+                                       [&](std::uint64_t bytes) {
+                                         // Eviction is its own task, never inline in a request.
+                                         if (evictor.note_committed(bytes)) queue_eviction();
+                                       });
   fetcher.set_tier(tier.get());
+  proxy::registry::BlobService blob_service(proxy::registry::BlobServiceParts{
+      blobs->get(), &fetcher, &metrics, &access, &disk_pool, tier.get(), cfg.offline});
 
   proxy::registry::RegistryHandlerParts parts;
   parts.config = &cfg;
   parts.routes = &routes;
   parts.chains = &chains;
-  parts.blobs = blobs->get();
   parts.metadata = &shared_metadata;
-  parts.s3 = tier.get();
   parts.manifests = &manifests;
   parts.hot = &hot_manifests;
-  parts.fetcher = &fetcher;
+  parts.blobs = &blob_service;
   parts.metrics = &metrics;
   parts.access = &access;
-  parts.workers = &workers;
+  parts.index_pool = &index_pool;
   parts.readiness = [data_dir] { return check_ready(data_dir); };
   parts.access_policy = access_policy.get();
   parts.serve_metrics = cfg.metrics_listen.empty();
@@ -334,7 +346,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   // Neither is allowed to keep the mirror from serving pulls: failures are logged.
   std::vector<std::unique_ptr<proxy::server::HttpServer>> side_servers;
   proxy::registry::AdminHandler admin(proxy::registry::AdminHandlerParts{
-      &cfg, &routes, blobs->get(), metadata->get(), &evictor, &workers, tier.get()});
+      &cfg, &routes, blobs->get(), metadata->get(), &evictor, &index_pool, tier.get()});
   auto metrics_parts = parts;
   metrics_parts.serve_metrics = true;
   proxy::registry::RegistryHandler metrics_handler(metrics_parts);
@@ -357,12 +369,13 @@ int run_serve_command(const std::vector<std::string>& args) {
   if (!cfg.metrics_listen.empty()) add_side(metrics_handler, cfg.metrics_listen, "metrics_listening");
 
   // Size the cache and evict if a smaller max_cache_bytes was configured since last run.
-  boost::asio::post(workers, run_eviction);
+  boost::asio::post(index_pool, run_eviction);
   std::atomic<bool> stopping{false};
   std::thread housekeeping([&] {
     // Bookkeeping every minute: last-use times into the index, eviction when needed.
     for (int tick = 1; !stopping; ++tick) {
       std::this_thread::sleep_for(std::chrono::seconds(1));
+      metrics.upstream_transfers(transfers.running(), transfers.queued());
       if (tick % 60 == 0) queue_eviction();
     }
   });
@@ -376,12 +389,15 @@ int run_serve_command(const std::vector<std::string>& args) {
   for (auto& side : side_servers) side_threads.emplace_back([&side] { side->run(); });
   server.run();
   logging::info("stopping", {});
+  transfers.stop();  // before the network contexts its completions post to are gone
   for (auto& side : side_servers) side->stop();
   for (auto& thread : side_threads) thread.join();
   stopping = true;
   housekeeping.join();
-  workers.stop();
-  workers.join();
+  index_pool.stop();
+  disk_pool.stop();
+  index_pool.join();
+  disk_pool.join();
   return 0;
 }
 

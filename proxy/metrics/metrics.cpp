@@ -66,6 +66,28 @@ struct Metrics::Impl {
           .Name("regmirror_upstream_ratelimit_source_info")
           .Help("Address an upstream counts pulls against (docker-ratelimit-source), value 1")
           .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& circuit =
+      BuildGauge()
+          .Name("regmirror_upstream_circuit_state")
+          .Help("Circuit of an upstream: 0 closed, 1 open (skipped), 2 half-open (one probe)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& skipped =
+      BuildCounter()
+          .Name("regmirror_upstream_skipped_total")
+          .Help("Requests that skipped an upstream because its circuit was open")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& resumes =
+      BuildCounter()
+          .Name("regmirror_upstream_resumes_total")
+          .Help("Broken blob transfers continued from the byte reached (Range request)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& transfers =
+      BuildGauge()
+          .Name("regmirror_upstream_transfers")
+          .Help("Upstream transfers on the transfer thread, by state (running, queued)")
+          .Register(*registry);
+  prometheus::Gauge& transfers_running = transfers.Add({{"state", "running"}});
+  prometheus::Gauge& transfers_queued = transfers.Add({{"state", "queued"}});
   prometheus::Gauge& inflight = BuildGauge()
                                     .Name("regmirror_inflight_downloads")
                                     .Help("Upstream blob downloads in progress")
@@ -136,6 +158,25 @@ void Metrics::upstream_ratelimit_source(std::string_view registry, std::string_v
             {"upstream", std::string(upstream)},
             {"source", std::string(source)}})
       .Set(1);
+}
+
+void Metrics::upstream_circuit(std::string_view registry, std::string_view upstream, int state) {
+  impl_->circuit.Add({{"registry", std::string(registry)}, {"upstream", std::string(upstream)}})
+      .Set(state);
+}
+
+void Metrics::upstream_skipped(std::string_view registry, std::string_view upstream) {
+  impl_->skipped.Add({{"registry", std::string(registry)}, {"upstream", std::string(upstream)}})
+      .Increment();
+}
+
+void Metrics::upstream_resume(std::string_view registry) {
+  impl_->resumes.Add({{"registry", std::string(registry)}}).Increment();
+}
+
+void Metrics::upstream_transfers(std::size_t running, std::size_t queued) {
+  impl_->transfers_running.Set(static_cast<double>(running));
+  impl_->transfers_queued.Set(static_cast<double>(queued));
 }
 
 void Metrics::inflight_downloads(int delta) { impl_->inflight.Increment(delta); }

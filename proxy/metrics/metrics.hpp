@@ -1,6 +1,7 @@
 #pragma once
 // The Prometheus metrics of the mirror (names prefixed regmirror_). Thread-safe; render() gives
 // the text exposition format for /metrics. prometheus-cpp stays inside this file's .cpp.
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -29,6 +30,14 @@ class Metrics {
   // docker-ratelimit-source: which address the upstream counts pulls against.
   void upstream_ratelimit_source(std::string_view registry, std::string_view upstream,
                                  std::string_view source);
+  // Circuit of one upstream: 0 closed, 1 open, 2 half-open.
+  void upstream_circuit(std::string_view registry, std::string_view upstream, int state);
+  // A request that skipped an upstream because its circuit was open.
+  void upstream_skipped(std::string_view registry, std::string_view upstream);
+  // A broken blob transfer continued with a Range request (same or next upstream).
+  void upstream_resume(std::string_view registry);
+  // Upstream transfers running and waiting on the transfer thread.
+  void upstream_transfers(std::size_t running, std::size_t queued);
   void inflight_downloads(int delta);
   void coalesced_waiter();
   void cache_size(std::uint64_t bytes, std::uint64_t blobs);

@@ -1,27 +1,56 @@
 #include "proxy/registry/blob_fetcher.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/metrics.hpp"
 #include "proxy/registry/upstream_chain.hpp"
+#include "proxy/registry/write_behind.hpp"
 #include "proxy/s3/s3_tier.hpp"
+#include "proxy/server/offload.hpp"
+#include "proxy/upstream/upstream_error.hpp"
 
 namespace regmirror::proxy::registry {
 namespace {
 
-std::optional<std::uint64_t> parse_length(const std::string& value) {
+namespace asio = boost::asio;
+
+std::optional<std::uint64_t> parse_u64(std::string_view value) {
   if (value.empty() || value.size() > 19 || value.find_first_not_of("0123456789") != value.npos) {
     return std::nullopt;
   }
-  return std::stoull(value);
+  return std::stoull(std::string(value));
+}
+
+// "bytes 100-199/1234" -> {100, 1234}
+std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_content_range(std::string_view value) {
+  if (!value.starts_with("bytes ")) return std::nullopt;
+  value.remove_prefix(6);
+  auto dash = value.find('-');
+  auto slash = value.find('/');
+  if (dash == value.npos || slash == value.npos || slash < dash) return std::nullopt;
+  auto first = parse_u64(value.substr(0, dash));
+  auto total = parse_u64(value.substr(slash + 1));
+  if (!first || !total) return std::nullopt;
+  return std::pair{*first, *total};
 }
 
 }  // namespace
 
-BlobFetcher::BlobFetcher(cache::BlobStore& blobs, metrics::Metrics& metrics, Spawn spawn,
+BlobFetcher::BlobFetcher(cache::BlobStore& blobs, metrics::Metrics& metrics,
+                         asio::thread_pool& disk_pool, BlobFetcherOptions options,
                          std::function<void(std::uint64_t)> committed)
-    : blobs_(blobs), metrics_(metrics), spawn_(std::move(spawn)), committed_(std::move(committed)) {}
+    : blobs_(blobs),
+      metrics_(metrics),
+      disk_pool_(disk_pool),
+      options_(options),
+      committed_(std::move(committed)) {}
 
 // Streams the bucket's copy into a local-only writer (no re-upload), shared with every client
 // of the download like an upstream transfer.
@@ -50,7 +79,21 @@ bool BlobFetcher::fill_from_bucket(BlobDownload& download) {
   return true;
 }
 
-std::shared_ptr<BlobDownload> BlobFetcher::start_or_join(const UpstreamChain& chain,
+BlobFetcher::BucketStep BlobFetcher::bucket_first(BlobDownload& download) {
+  // Bucket first; else one replica fetches under a lease while the others wait for the
+  // object (bounded), then fall back to fetching themselves.
+  const auto& digest = download.digest();
+  if (fill_from_bucket(download)) return {true, false};
+  if (tier_->lease->try_acquire(digest)) return {false, true};
+  const auto deadline = std::chrono::steady_clock::now() + tier_->lease_wait;
+  if (tier_->lease->wait_for_object(digest, deadline) && fill_from_bucket(download)) {
+    return {true, false};
+  }
+  return {false, false};
+}
+
+std::shared_ptr<BlobDownload> BlobFetcher::start_or_join(asio::any_io_executor executor,
+                                                         const UpstreamChain& chain,
                                                          const std::string& repository,
                                                          const cache::Digest& digest) {
   std::shared_ptr<BlobDownload> download;
@@ -65,100 +108,33 @@ std::shared_ptr<BlobDownload> BlobFetcher::start_or_join(const UpstreamChain& ch
     download = std::make_shared<BlobDownload>(digest);
     running_.emplace(digest, download);
   }
-  spawn_([this, download, &chain, repository] { run(download, chain, repository); });
+  auto job = [this, download, &chain, repository]() -> asio::awaitable<void> {
+    co_await run(download, chain, repository);
+  };
+  asio::co_spawn(executor, std::move(job), asio::detached);
   return download;
 }
 
-void BlobFetcher::run(std::shared_ptr<BlobDownload> download, const UpstreamChain& chain,
-                      std::string repository) {
+asio::awaitable<void> BlobFetcher::run(std::shared_ptr<BlobDownload> download,
+                                       const UpstreamChain& chain, std::string repository) {
   metrics_.inflight_downloads(1);
   const auto& digest = download->digest();
   const auto started = std::chrono::steady_clock::now();
-  std::size_t tried = 0;
-  std::size_t not_found = 0;
-  bool rate_limited = false;
-  std::string retry_after;
-  std::string failure;
   std::string source;
-
-  // Bucket first; else one replica fetches under a lease while the others wait for the
-  // object (bounded), then fall back to fetching themselves.
-  bool holds_lease = false;
+  BucketStep bucket;
   if (tier_ != nullptr) {
-    if (fill_from_bucket(*download)) {
-      source = "bucket";
-    } else if (tier_->lease->try_acquire(digest)) {
-      holds_lease = true;
-    } else if (tier_->lease->wait_for_object(digest,
-                                             std::chrono::steady_clock::now() + tier_->lease_wait) &&
-               fill_from_bucket(*download)) {
-      source = "bucket";
-    }
+    auto step = [this, download] { return bucket_first(*download); };
+    bucket = co_await server::offload(disk_pool_, std::move(step));
+    if (bucket.settled) source = "bucket";
   }
-  cache::BlobStore& sink_store =
-      tier_ != nullptr ? static_cast<cache::BlobStore&>(*tier_->blobs) : blobs_;
-
-  for (std::size_t i = 0; i < chain.size() && !download->started(); ++i) {
-    auto target = chain.target(i, repository);
-    if (!target) continue;
-    ++tried;
-    long status = 0;
-    upstream::Response head;  // status and headers of the answer, for metrics
-    upstream::StreamSink sink;
-    sink.on_headers = [&](const upstream::Response& response) {
-      head = response;
-      status = response.status;
-      if (status != 200) {
-        if (status == 429) retry_after = response.header("retry-after");
-        return false;
-      }
-      auto total = parse_length(response.header("content-length"));
-      auto writer = sink_store.begin_write(digest, total);  // tees into the bucket
-      if (!writer) {
-        download->fail(OciError::kInternal,
-                       "cannot create cache file for " + digest.str() + ": " +
-                           writer.error().message());
-        return false;
-      }
-      download->begin_streaming(std::move(*writer), total);
+  if (!bucket.settled) source = co_await fetch_upstream(download, chain, repository);
+  if (bucket.holds_lease) {
+    auto release = [this, digest] {
+      tier_->lease->release(digest);  // after commit: the object is visible
       return true;
     };
-    sink.on_data = [&](std::span<const std::byte> data) { return download->append(data); };
-    auto hop_started = std::chrono::steady_clock::now();
-    auto result = chain.stream(*target, "/blobs/" + digest.str(), sink);
-    chain.observe(*target, "GET", "blob",
-                  result ? upstream::Result<upstream::Response>(head)
-                         : upstream::Result<upstream::Response>(result.error()),
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - hop_started)
-                      .count());
-    if (download->started()) {
-      source = target->endpoint->base_url;
-      if (!result) {
-        download->fail(OciError::kUnavailable, "upstream transfer of " + digest.str() +
-                                                   " failed: " + result.error().message());
-      } else {
-        download->finish();
-      }
-      break;
-    }
-    if (status == 404) ++not_found;
-    if (status == 429) rate_limited = true;
-    failure = target->endpoint->base_url +
-              (result ? " answered " + std::to_string(status) : ": " + result.error().message());
+    co_await server::offload(disk_pool_, std::move(release));
   }
-
-  if (!download->started()) {
-    if (tried > 0 && not_found == tried) {
-      download->fail(OciError::kBlobUnknown, "blob " + digest.str() + " not found upstream");
-    } else if (rate_limited) {
-      download->fail(OciError::kTooManyRequests, "upstream rate limit reached", retry_after);
-    } else {
-      download->fail(OciError::kUnavailable,
-                     "no upstream could serve blob " + digest.str() + " (" + failure + ")");
-    }
-  }
-
-  if (holds_lease) tier_->lease->release(digest);  // after commit: the object is visible
   auto status = download->status();
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (status.state == BlobDownload::State::kComplete) {
@@ -180,6 +156,147 @@ void BlobFetcher::run(std::shared_ptr<BlobDownload> download, const UpstreamChai
     running_.erase(digest);
   }
   metrics_.inflight_downloads(-1);
+}
+
+asio::awaitable<std::string> BlobFetcher::fetch_upstream(std::shared_ptr<BlobDownload> download,
+                                                         const UpstreamChain& chain,
+                                                         std::string repository) {
+  const auto digest = download->digest();
+  const std::string suffix = "/blobs/" + digest.str();
+  cache::BlobStore& sink_store =
+      tier_ != nullptr ? static_cast<cache::BlobStore&>(*tier_->blobs) : blobs_;
+  auto body = std::make_shared<WriteBehind>(download, disk_pool_);
+  std::string retry_after;
+  bool writer_failed = false;
+
+  // One hop: a GET (or, once bytes were taken, a Range GET from the byte reached) streamed into
+  // the write-behind. Returns the transport result and whether the body was taken whole.
+  auto hop = [&](const UpstreamTarget& t) -> asio::awaitable<AttemptVerdict> {
+    const std::uint64_t offset = body->accepted();
+    const auto total = body->total();
+    std::vector<std::string> headers;
+    if (offset > 0 && total) {
+      headers.push_back("Range: bytes=" + std::to_string(offset) + "-" + std::to_string(*total - 1));
+    }
+    long status = 0;
+    bool refused = false;
+    upstream::StreamSink sink;
+    sink.on_headers = [&](const upstream::Response& response) {
+      status = response.status;
+      if (status == 429) retry_after = response.header("retry-after");
+      if (status == 206 && offset > 0) {
+        auto range = parse_content_range(response.header("content-range"));
+        if (!range || range->first != offset || range->second != *total) {
+          refused = true;  // not the bytes asked for
+          return false;
+        }
+        return true;
+      }
+      if (status != 200) return false;
+      auto length = parse_u64(response.header("content-length"));
+      if (offset > 0) {
+        // A whole body again: it must be the same blob; its first `offset` bytes are skipped.
+        if (!length || !total || *length != *total) {
+          refused = true;
+          return false;
+        }
+        body->skip_next(offset);
+        return true;
+      }
+      auto* store = &sink_store;
+      body->begin(length, [store, digest, length] { return store->begin_write(digest, length); });
+      return true;
+    };
+    sink.on_data = [body](std::span<const std::byte> data) { return body->accept(data); };
+    body->bind(&sink);
+    const auto hop_started = std::chrono::steady_clock::now();
+    auto result = co_await chain.client().stream(*t.endpoint, "/v2/" + t.repository + suffix,
+                                                 headers, t.scope, sink);
+    body->bind(nullptr);
+    chain.observe(t, "GET", "blob", result,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - hop_started).count());
+    if (!body->begun()) co_return AttemptVerdict::from(result);
+    if (result && !refused && (status == 200 || status == 206)) {
+      // The transfer ended cleanly; was the body whole?
+      const auto got = body->accepted();
+      if (!body->total() || got == *body->total()) co_return AttemptVerdict::answered();
+      co_return AttemptVerdict{AttemptVerdict::Kind::kFailed, true, false,
+                               "ended after " + std::to_string(got) + " bytes", {}};
+    }
+    if (!result && result.error() == upstream::UpstreamErrc::kAborted) {
+      writer_failed = true;  // the store refused the bytes: no upstream can help
+      co_return AttemptVerdict::answered();
+    }
+    if (refused) {
+      co_return AttemptVerdict{AttemptVerdict::Kind::kFailed, false, false,
+                               "answered the Range request with other bytes", {}};
+    }
+    auto verdict = AttemptVerdict::from(result);
+    if (verdict.kind == AttemptVerdict::Kind::kAnswered) {
+      verdict = {AttemptVerdict::Kind::kFailed, false, false, "answered " + std::to_string(status), {}};
+    }
+    co_return verdict;
+  };
+
+  // On each upstream: the first hop, then Range requests while the connection keeps breaking
+  // (bounded, with backoff); a failure without progress moves the walk to the next upstream,
+  // which continues from the byte reached.
+  auto attempt = [&](const UpstreamTarget& t) -> asio::awaitable<AttemptVerdict> {
+    auto backoff = options_.first_backoff;
+    for (unsigned tries = 0;; ++tries) {
+      const std::uint64_t before = body->accepted();
+      auto verdict = co_await hop(t);
+      if (verdict.kind == AttemptVerdict::Kind::kAnswered || !body->begun() || !body->total()) {
+        co_return verdict;
+      }
+      if (!verdict.upstream_fault || tries >= options_.resume_attempts) co_return verdict;
+      const std::uint64_t reached = body->accepted();
+      metrics_.upstream_resume(chain.registry().name);
+      logging::warn("blob_transfer_resumed", {{"registry", chain.registry().name},
+                                              {"repo", repository},
+                                              {"digest", digest.str()},
+                                              {"upstream", t.endpoint->base_url},
+                                              {"offset", std::to_string(reached)},
+                                              {"total", std::to_string(*body->total())},
+                                              {"reason", verdict.detail}});
+      if (reached == before) {
+        // No progress on this hop: wait before asking again.
+        asio::steady_timer pause(co_await asio::this_coro::executor, backoff);
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        backoff *= 2;
+      }
+    }
+  };
+
+  UpstreamChain::Attempt attempt_fn = attempt;  // named: GCC 12 and lambda temporaries
+  auto walked = co_await chain.walk(repository, false, std::move(attempt_fn));
+  std::string source;
+  if (walked && !writer_failed) {
+    source = chain.upstream_url(*walked);
+    if (co_await body->drained()) {
+      auto finish = [download] {
+        download->finish();
+        return true;
+      };
+      co_await server::offload(disk_pool_, std::move(finish));
+    }
+  } else if (writer_failed) {
+    co_await body->drained();  // the reason is already on the download
+  } else if (body->begun()) {
+    co_await body->drained();
+    download->fail(OciError::kUnavailable,
+                   "upstream transfer of " + digest.str() + " broke at byte " +
+                       std::to_string(body->accepted()) + " and no upstream could continue it (" +
+                       walked.error().last + ")");
+  } else {
+    auto error = walked.error().to_error(OciError::kBlobUnknown, "blob " + digest.str());
+    download->fail(error.code, error.message, error.retry_after);
+  }
+  // A download that never began may still need its final state for waiters.
+  if (download->status().state == BlobDownload::State::kStreaming) {
+    download->fail(OciError::kInternal, "download of " + digest.str() + " ended unfinished");
+  }
+  co_return source;
 }
 
 }  // namespace regmirror::proxy::registry

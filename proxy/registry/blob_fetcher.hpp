@@ -1,7 +1,18 @@
 #pragma once
 // At most one upstream download per blob at a time: concurrent requests for the same uncached
-// blob join the running download. The download keeps going when every client has left, so the
+// blob join the running download. The download goes on when every client has left, so the
 // layer is cached for the next one.
+//
+// A download is a coroutine: the transfer itself runs on the transfer thread (CurlMulti), the
+// bytes go to the store through a WriteBehind on the disk pool. A connection that breaks in the
+// middle of the body is continued from the byte reached with a closed Range request
+// (bytes=N-(size-1)): from the same upstream (bounded retries with backoff), then from the next
+// one in the chain, keeping the running sha256. An upstream that answers such a request with a
+// whole body (200) has its first N bytes skipped: they were taken already, and the final digest
+// check still covers every byte. Clients streaming the download see no gap.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -21,14 +32,18 @@ struct S3Tier;
 namespace regmirror::proxy::registry {
 
 class UpstreamChain;
+class WriteBehind;
+
+struct BlobFetcherOptions {
+  unsigned resume_attempts = 5;  // Range requests to the same upstream per break
+  std::chrono::milliseconds first_backoff{200};  // doubles per retry
+};
 
 class BlobFetcher {
  public:
-  // Runs a blocking job on a worker thread.
-  using Spawn = std::function<void(std::function<void()>)>;
-
   // `committed` (optional) hears the size of every blob this fetcher caches.
-  BlobFetcher(cache::BlobStore& blobs, metrics::Metrics& metrics, Spawn spawn,
+  BlobFetcher(cache::BlobStore& blobs, metrics::Metrics& metrics,
+              boost::asio::thread_pool& disk_pool, BlobFetcherOptions options = {},
               std::function<void(std::uint64_t)> committed = {});
 
   // The shared bucket (null: local only). With it, a miss is filled from the bucket first, a
@@ -36,24 +51,34 @@ class BlobFetcher {
   // the object, and upstream writes tee into the bucket. Call before serving.
   void set_tier(s3::S3Tier* tier) { tier_ = tier; }
 
-  // The running download for `digest`, a new one, or nullptr when the blob is already in the
-  // store (committed since the caller looked): open it from the store then.
-  // `chain` must outlive the download (chains live as long as the server).
-  std::shared_ptr<BlobDownload> start_or_join(const UpstreamChain& chain,
+  // The running download for `digest`, a new one (its coroutine spawned on `executor`), or
+  // nullptr when the blob is already in the store (committed since the caller looked): open
+  // it from the store then. `chain` must outlive the download (chains live with the server).
+  std::shared_ptr<BlobDownload> start_or_join(boost::asio::any_io_executor executor,
+                                              const UpstreamChain& chain,
                                               const std::string& repository,
                                               const cache::Digest& digest);
 
  private:
-  void run(std::shared_ptr<BlobDownload> download, const UpstreamChain& chain,
-           std::string repository);
-
-  // true: settled from the bucket (complete or failed); false: not in the bucket.
+  boost::asio::awaitable<void> run(std::shared_ptr<BlobDownload> download,
+                                   const UpstreamChain& chain, std::string repository);
+  struct BucketStep {
+    bool settled = false;      // the bucket had it (complete or failed)
+    bool holds_lease = false;  // this replica fetches from the upstream for the others
+  };
+  // Blocking (disk pool): the bucket's copy, else a lease, else wait for another replica.
+  BucketStep bucket_first(BlobDownload& download);
   bool fill_from_bucket(BlobDownload& download);
+  // Settles `download` from the upstreams; returns the upstream that served it ("" if none).
+  boost::asio::awaitable<std::string> fetch_upstream(std::shared_ptr<BlobDownload> download,
+                                                     const UpstreamChain& chain,
+                                                     std::string repository);
 
   cache::BlobStore& blobs_;
   s3::S3Tier* tier_ = nullptr;
   metrics::Metrics& metrics_;
-  Spawn spawn_;
+  boost::asio::thread_pool& disk_pool_;
+  BlobFetcherOptions options_;
   std::function<void(std::uint64_t)> committed_;
   std::mutex mutex_;
   std::map<cache::Digest, std::shared_ptr<BlobDownload>> running_;

@@ -1,6 +1,10 @@
 #include "proxy/registry/manifest_service.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cache/blob_store.hpp"
 #include "cache/manifest_references.hpp"
@@ -9,10 +13,17 @@
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/metrics.hpp"
 #include "proxy/registry/hot_manifest_cache.hpp"
+#include "proxy/registry/shared_result.hpp"
 #include "proxy/registry/upstream_chain.hpp"
+#include "proxy/server/offload.hpp"
 
 namespace regmirror::proxy::registry {
 namespace {
+
+namespace asio = boost::asio;
+
+// How long a request waits for a shared fetch of a tag it has nothing cached for.
+constexpr auto kMissWait = std::chrono::minutes(3);
 
 const std::vector<std::string> kAcceptManifests{
     "Accept: application/vnd.oci.image.index.v1+json, "
@@ -25,24 +36,22 @@ struct LocalManifest {
   std::string media_type;
 };
 
-ManifestAnswer content_answer(std::string body, std::string media_type, std::string digest,
-                              CacheOutcome outcome, std::int64_t validated_at = 0) {
-  ManifestAnswer answer;
-  answer.body = std::move(body);
-  answer.media_type = std::move(media_type);
-  answer.digest = std::move(digest);
-  answer.outcome = outcome;
-  answer.validated_at = validated_at;
-  return answer;
+Manifest content(std::string body, std::string media_type, std::string digest,
+                 CacheOutcome outcome, std::int64_t validated_at = 0) {
+  Manifest out;
+  out.body = std::move(body);
+  out.media_type = std::move(media_type);
+  out.digest = std::move(digest);
+  out.outcome = outcome;
+  out.validated_at = validated_at;
+  return out;
 }
 
-ManifestAnswer error_answer(OciError error, std::string message) {
-  ManifestAnswer answer;
-  answer.error = error;
-  answer.message = std::move(message);
-  return answer;
+Answer<Manifest> failed(OciError code, std::string message) {
+  return Answer<Manifest>(boost::system::in_place_error, registry_error(code, std::move(message)));
 }
 
+// Blocking (index pool).
 std::optional<LocalManifest> load_local(cache::BlobStore& blobs, cache::MetadataStore& metadata,
                                         const cache::Digest& digest) {
   auto record = metadata.get_manifest(digest);
@@ -95,6 +104,7 @@ std::optional<cache::Digest> verify(const upstream::Response& response,
   return actual;
 }
 
+// Blocking (index pool). The client gets the verified bytes even when only caching failed.
 void store(cache::BlobStore& blobs, cache::MetadataStore& metadata, const cache::Digest& digest,
            const std::string& body, const std::string& media_type) {
   auto writer = blobs.begin_write(digest, body.size());
@@ -108,190 +118,327 @@ void store(cache::BlobStore& blobs, cache::MetadataStore& metadata, const cache:
   } else if (auto p = metadata.put_manifest(digest, {media_type, body.size()}); !p) {
     ec = p.error();
   }
-  // The client still gets the verified bytes; only caching failed.
-  if (ec)
+  if (ec) {
     logging::error("manifest_store_failed", {{"digest", digest.str()}, {"error", ec.message()}});
+  }
 }
 
-ManifestAnswer upstream_failure(const ChainOutcome& outcome, const std::string& what) {
-  if (outcome.all_not_found)
-    return error_answer(OciError::kManifestUnknown, what + " not found upstream");
-  if (outcome.rate_limited) {
-    auto answer =
-        error_answer(OciError::kTooManyRequests, "upstream rate limit reached for " + what);
-    answer.retry_after = outcome.retry_after;
-    return answer;
+void put_tag(cache::MetadataStore& metadata, const cache::TagKey& key,
+             const cache::TagRecord& record) {
+  if (auto put = metadata.put_tag(key, record); !put) {
+    logging::error("index_write_failed", {{"registry", key.registry},
+                                          {"repo", key.repository},
+                                          {"tag", key.tag},
+                                          {"error", put.error().message()}});
   }
-  return error_answer(OciError::kUnavailable,
-                      "no upstream could serve " + what + " (" + outcome.failure + ")");
+}
+
+bool is_digest_reference(const std::string& reference) {
+  return reference.find(':') != std::string::npos;
 }
 
 }  // namespace
 
+// What is known locally about one tag, read in one trip to the index pool.
+struct ManifestService::TagState {
+  cache::TagKey key;
+  std::optional<cache::TagRecord> record;
+  std::optional<cache::Digest> local_digest;
+  std::optional<LocalManifest> local;
+  bool pinned = false;
+
+  Manifest serve_local(CacheOutcome outcome) const {
+    return content(local->body, local->media_type, record->digest, outcome, record->validated_at);
+  }
+};
+
 ManifestService::ManifestService(cache::BlobStore& blobs, cache::MetadataStore& metadata,
-                                 metrics::Metrics& metrics, Clock clock, bool offline,
-                                 HotManifestCache* hot)
+                                 metrics::Metrics& metrics, asio::thread_pool& index_pool,
+                                 Clock clock, bool offline, HotManifestCache* hot)
     : blobs_(blobs),
       metadata_(metadata),
       metrics_(metrics),
+      index_pool_(index_pool),
       clock_(std::move(clock)),
       offline_(offline),
       hot_(hot) {}
 
-ManifestAnswer ManifestService::get(const UpstreamChain& chain, const std::string& repository,
-                                    const std::string& reference) {
-  auto answer = reference.find(':') != std::string::npos ? by_digest(chain, repository, reference)
-                                                         : by_tag(chain, repository, reference);
-  if (!answer.error) {
-    bool is_tag = reference.find(':') == std::string::npos;
-    metrics_.cache_outcome(is_tag ? "tag" : "manifest", outcome_label(answer.outcome));
+ManifestService::~ManifestService() = default;
+
+asio::awaitable<Answer<Manifest>> ManifestService::get(const UpstreamChain& chain,
+                                                       std::string repository,
+                                                       std::string reference) {
+  const bool is_tag = !is_digest_reference(reference);
+  // if/else, not ?: with co_await in both arms: GCC 12 destroys such temporaries twice.
+  Answer<Manifest> answer = failed(OciError::kInternal, "unreachable");
+  if (is_tag) {
+    answer = co_await by_tag(chain, repository, reference);
+  } else {
+    answer = co_await by_digest(chain, repository, reference);
+  }
+  const auto key = HotManifestCache::tag_key(chain.registry().name, repository, reference);
+  if (answer) {
+    metrics_.cache_outcome(is_tag ? "tag" : "manifest", outcome_label(answer->outcome));
     if (hot_ != nullptr) {
       hot_->put(std::make_shared<const HotManifest>(
-          HotManifest{answer.digest, answer.media_type, answer.body}));
-      auto key = HotManifestCache::tag_key(chain.registry().name, repository, reference);
-      if (is_tag && answer.outcome != CacheOutcome::kStale) {
-        hot_->put_tag(key, answer.digest, answer.validated_at);
+          HotManifest{answer->digest, answer->media_type, answer->body}));
+      if (is_tag && answer->outcome != CacheOutcome::kStale) {
+        hot_->put_tag(key, answer->digest, answer->validated_at);
       } else if (is_tag) {
         hot_->drop_tag(key);
       }
     }
-  } else if (hot_ != nullptr && reference.find(':') == std::string::npos) {
-    hot_->drop_tag(HotManifestCache::tag_key(chain.registry().name, repository, reference));
+  } else if (hot_ != nullptr && is_tag) {
+    hot_->drop_tag(key);
   }
-  return answer;
+  co_return answer;
 }
 
-ManifestAnswer ManifestService::by_digest(const UpstreamChain& chain, const std::string& repository,
-                                          const std::string& reference) {
+asio::awaitable<Answer<Manifest>> ManifestService::by_digest(const UpstreamChain& chain,
+                                                             std::string repository,
+                                                             std::string reference) {
   auto digest = cache::Digest::parse(reference);
   // A digest that cannot exist is answered here, never forwarded.
-  if (!digest) return error_answer(OciError::kManifestUnknown, "invalid digest " + reference);
-  if (auto local = load_local(blobs_, metadata_, *digest)) {
-    return content_answer(std::move(local->body), std::move(local->media_type), digest->str(),
-                          CacheOutcome::kHit);
+  if (!digest) co_return failed(OciError::kManifestUnknown, "invalid digest " + reference);
+  auto* blobs = &blobs_;
+  auto* metadata = &metadata_;
+  auto find = [blobs, metadata, d = *digest] { return load_local(*blobs, *metadata, d); };
+  auto local = co_await server::offload(index_pool_, std::move(find));
+  if (local) {
+    co_return content(std::move(local->body), std::move(local->media_type), digest->str(),
+                      CacheOutcome::kHit);
   }
-  if (offline_) return error_answer(OciError::kManifestUnknown, "not cached (offline mode)");
-  auto outcome = chain.fetch(repository, "GET", "/manifests/" + reference, kAcceptManifests,
-                             kMaxManifestBytes, "manifest");
-  if (!outcome.response) return upstream_failure(outcome, "manifest " + reference);
-  if (!verify(*outcome.response, digest)) {
-    logging::error(
-        "upstream_digest_mismatch",
-        {{"registry", chain.registry().name}, {"repo", repository}, {"digest", digest->str()}});
-    return error_answer(OciError::kUpstreamInvalid,
-                        "upstream manifest does not match digest " + digest->str());
+  if (offline_) {
+    co_return failed(OciError::kManifestUnknown, "manifest " + reference + " not cached (offline mode)");
   }
-  auto media_type = media_type_of(*outcome.response);
-  store(blobs_, metadata_, *digest, outcome.response->body, media_type);
-  ManifestAnswer answer = content_answer(std::move(outcome.response->body), std::move(media_type),
-                                         digest->str(), CacheOutcome::kMiss);
-  answer.upstream = chain.upstream_url(outcome.winner);
-  return answer;
+  auto got = co_await chain.fetch(repository, "GET", "/manifests/" + reference, kAcceptManifests,
+                                  kMaxManifestBytes, "manifest", OciError::kManifestUnknown,
+                                  "manifest " + reference);
+  if (!got) co_return Answer<Manifest>(boost::system::in_place_error, got.error());
+  if (!verify(got->response, digest)) {
+    logging::error("upstream_digest_mismatch", {{"registry", chain.registry().name},
+                                                {"repo", repository},
+                                                {"digest", digest->str()},
+                                                {"upstream", got->upstream}});
+    co_return failed(OciError::kUpstreamInvalid,
+                     "upstream manifest does not match digest " + digest->str());
+  }
+  auto media_type = media_type_of(got->response);
+  auto body = std::move(got->response.body);
+  auto save = [blobs, metadata, d = *digest, &body, &media_type] {
+    store(*blobs, *metadata, d, body, media_type);
+    return true;
+  };
+  co_await server::offload(index_pool_, std::move(save));
+  Manifest answer = content(std::move(body), std::move(media_type), digest->str(), CacheOutcome::kMiss);
+  answer.upstream = got->upstream;
+  co_return answer;
 }
 
-ManifestAnswer ManifestService::by_tag(const UpstreamChain& chain, const std::string& repository,
-                                       const std::string& tag) {
-  if (!config::is_valid_tag(tag)) {
-    return error_answer(OciError::kManifestUnknown, "invalid tag " + tag);
-  }
-  const cache::TagKey key{chain.registry().name, repository, tag};
-  std::optional<cache::TagRecord> record;
-  if (auto got = metadata_.get_tag(key); got) {
-    record = *got;
-  } else {
-    logging::error("index_read_failed", {{"registry", key.registry},
-                                         {"repo", repository},
-                                         {"tag", tag},
-                                         {"error", got.error().message()}});
-  }
-  std::optional<LocalManifest> local;
-  std::optional<cache::Digest> local_digest;
-  if (record) {
-    local_digest = cache::Digest::parse(record->digest);
-    if (local_digest) local = load_local(blobs_, metadata_, *local_digest);
-  }
-  const auto now = clock_();
-  auto serve_local = [&](CacheOutcome outcome) {
-    return content_answer(local->body, local->media_type, record->digest, outcome,
-                          record->validated_at);
-  };
-
-  if (local) {
-    bool fresh = now - record->validated_at < chain.registry().tag_ttl.count();
-    if (fresh) return serve_local(CacheOutcome::kHit);
-    if (offline_ || chain.quota_low()) return serve_local(CacheOutcome::kStale);
-    // Revalidate with HEAD, which Docker Hub does not count against the pull limit.
-    auto head =
-        chain.fetch(repository, "HEAD", "/manifests/" + tag, kAcceptManifests, 0, "manifest");
-    if (head.response) {
-      auto current = cache::Digest::parse(head.response->header("docker-content-digest"));
-      if (current && *current == *local_digest) {
-        record->validated_at = now;
-        if (auto put = metadata_.put_tag(key, *record); !put) {
-          logging::error("index_write_failed",
-                         {{"repo", repository}, {"tag", tag}, {"error", put.error().message()}});
-        }
-        return serve_local(CacheOutcome::kHit);
-      }
-      if (current) {
-        // The tag moved: to content we may already hold (a tag moved back, or shared).
-        if (auto moved = load_local(blobs_, metadata_, *current)) {
-          cache::TagRecord updated{current->str(), moved->media_type, moved->body.size(), now, now};
-          (void)metadata_.put_tag(key, updated);
-          return content_answer(std::move(moved->body), std::move(moved->media_type),
-                                current->str(), CacheOutcome::kHit, now);
-        }
-      }
-      // Otherwise fall through to a GET.
-    } else if (head.all_not_found) {
-      (void)metadata_.delete_tag(key);
-      return error_answer(OciError::kManifestUnknown, "tag " + tag + " no longer exists upstream");
+asio::awaitable<Answer<Manifest>> ManifestService::by_tag(const UpstreamChain& chain,
+                                                          std::string repository, std::string tag) {
+  if (!config::is_valid_tag(tag)) co_return failed(OciError::kManifestUnknown, "invalid tag " + tag);
+  auto state = std::make_shared<TagState>();
+  state->key = cache::TagKey{chain.registry().name, repository, tag};
+  auto* blobs = &blobs_;
+  auto* metadata = &metadata_;
+  auto read = [blobs, metadata, state] {
+    const auto& key = state->key;
+    if (auto got = metadata->get_tag(key); got) {
+      state->record = *got;
     } else {
-      logging::warn("tag_served_stale", {{"registry", key.registry},
-                                         {"repo", repository},
-                                         {"tag", tag},
-                                         {"digest", record->digest},
-                                         {"reason", head.failure}});
-      return serve_local(CacheOutcome::kStale);
+      logging::error("index_read_failed", {{"registry", key.registry},
+                                           {"repo", key.repository},
+                                           {"tag", key.tag},
+                                           {"error", got.error().message()}});
     }
+    if (state->record) {
+      state->local_digest = cache::Digest::parse(state->record->digest);
+      if (state->local_digest) state->local = load_local(*blobs, *metadata, *state->local_digest);
+    }
+    auto pin = metadata->get_pin(key.registry + "/" + key.repository + ":" + key.tag);
+    state->pinned = pin && pin->has_value();
+    return true;
+  };
+  co_await server::offload(index_pool_, std::move(read));
+
+  if (state->local) {
+    const auto now = clock_();
+    if (now - state->record->validated_at < chain.registry().tag_ttl.count()) {
+      co_return state->serve_local(CacheOutcome::kHit);
+    }
+    if (offline_ || chain.quota_low()) co_return state->serve_local(CacheOutcome::kStale);
   } else if (offline_) {
-    return error_answer(OciError::kManifestUnknown, "tag " + tag + " not cached (offline mode)");
+    co_return failed(OciError::kManifestUnknown, "tag " + tag + " not cached (offline mode)");
   }
 
-  auto outcome = chain.fetch(repository, "GET", "/manifests/" + tag, kAcceptManifests,
-                             kMaxManifestBytes, "manifest");
-  if (!outcome.response) {
-    if (local && !outcome.all_not_found) return serve_local(CacheOutcome::kStale);
-    return upstream_failure(outcome, "manifest " + repository + ":" + tag);
+  // One upstream exchange per tag at a time, however many clients ask.
+  const auto flight_key = HotManifestCache::tag_key(state->key.registry, repository, tag);
+  auto [flight, leader] = join_flight(flight_key);
+  if (leader) {
+    auto executor = co_await asio::this_coro::executor;
+    const bool revalidating = state->local.has_value();
+    auto work = [this, &chain, state, flight = flight, flight_key,
+                 revalidating]() -> asio::awaitable<void> {
+      Answer<Manifest> answer = failed(OciError::kInternal, "unreachable");
+      if (revalidating) {
+        answer = co_await revalidate(chain, state);
+      } else {
+        answer = co_await fetch_tag(chain, state);
+      }
+      flight->set(std::move(answer));
+      end_flight(flight_key);
+    };
+    asio::co_spawn(executor, std::move(work), asio::detached);
   }
-  auto digest = verify(*outcome.response, std::nullopt);
+  if (!state->local) {
+    auto answer = co_await flight->wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(kMissWait));
+    if (!answer) {
+      co_return failed(OciError::kUnavailable, "upstreams too slow for " + repository + ":" + tag);
+    }
+    co_return std::move(*answer);
+  }
+  auto answer = co_await flight->wait_for(chain.registry().revalidate_budget);
+  if (!answer) {
+    logging::warn("tag_served_stale", {{"registry", state->key.registry},
+                                       {"repo", repository},
+                                       {"tag", tag},
+                                       {"digest", state->record->digest},
+                                       {"reason", "revalidation over budget; it goes on in the background"}});
+    co_return state->serve_local(CacheOutcome::kStale);
+  }
+  co_return std::move(*answer);
+}
+
+asio::awaitable<Answer<Manifest>> ManifestService::revalidate(const UpstreamChain& chain,
+                                                              std::shared_ptr<TagState> state) {
+  const auto& key = state->key;
+  const std::string what = "manifest " + key.repository + ":" + key.tag;
+  auto* blobs = &blobs_;
+  auto* metadata = &metadata_;
+  // HEAD: Docker Hub does not count it against the pull limit.
+  auto head = co_await chain.fetch(key.repository, "HEAD", "/manifests/" + key.tag,
+                                   kAcceptManifests, 0, "manifest", OciError::kManifestUnknown, what);
+  const auto now = clock_();
+  if (!head) {
+    const bool gone = head.error().code == OciError::kManifestUnknown;
+    if (gone && !state->pinned &&
+        chain.registry().on_upstream_not_found == config::NotFoundPolicy::kForget) {
+      auto drop = [metadata, k = key] { return static_cast<bool>(metadata->delete_tag(k)); };
+      co_await server::offload(index_pool_, std::move(drop));
+      logging::info("tag_forgotten", {{"registry", key.registry},
+                                      {"repo", key.repository},
+                                      {"tag", key.tag},
+                                      {"digest", state->record->digest}});
+      co_return failed(OciError::kManifestUnknown,
+                       "tag " + key.tag + " no longer exists upstream");
+    }
+    logging::warn(gone ? "tag_gone_upstream_kept" : "tag_served_stale",
+                  {{"registry", key.registry},
+                   {"repo", key.repository},
+                   {"tag", key.tag},
+                   {"digest", state->record->digest},
+                   {"pinned", state->pinned ? "true" : "false"},
+                   {"reason", head.error().message}});
+    co_return state->serve_local(CacheOutcome::kStale);
+  }
+  auto current = cache::Digest::parse(head->response.header("docker-content-digest"));
+  if (current && *current == *state->local_digest) {
+    state->record->validated_at = now;
+    auto save = [metadata, k = key, r = *state->record] {
+      put_tag(*metadata, k, r);
+      return true;
+    };
+    co_await server::offload(index_pool_, std::move(save));
+    co_return state->serve_local(CacheOutcome::kHit);
+  }
+  if (state->pinned) {
+    // Frozen: a pinned tag keeps the digest it was pinned with until re-pinned or unpinned.
+    logging::warn("pinned_tag_moved_upstream", {{"registry", key.registry},
+                                                {"repo", key.repository},
+                                                {"tag", key.tag},
+                                                {"digest", state->record->digest},
+                                                {"upstream_digest", current ? current->str() : ""}});
+    co_return state->serve_local(CacheOutcome::kStale);
+  }
+  if (current) {
+    // The tag moved: to content we may already hold (a tag moved back, or shared).
+    auto find = [blobs, metadata, d = *current] { return load_local(*blobs, *metadata, d); };
+    auto moved = co_await server::offload(index_pool_, std::move(find));
+    if (moved) {
+      cache::TagRecord updated{current->str(), moved->media_type, moved->body.size(), now, now};
+      auto save = [metadata, k = key, updated] {
+        put_tag(*metadata, k, updated);
+        return true;
+      };
+      co_await server::offload(index_pool_, std::move(save));
+      co_return content(std::move(moved->body), std::move(moved->media_type), current->str(),
+                        CacheOutcome::kHit, now);
+    }
+  }
+  co_return co_await fetch_tag(chain, state);
+}
+
+asio::awaitable<Answer<Manifest>> ManifestService::fetch_tag(const UpstreamChain& chain,
+                                                             std::shared_ptr<TagState> state) {
+  const auto& key = state->key;
+  auto* blobs = &blobs_;
+  auto* metadata = &metadata_;
+  auto got = co_await chain.fetch(key.repository, "GET", "/manifests/" + key.tag, kAcceptManifests,
+                                  kMaxManifestBytes, "manifest", OciError::kManifestUnknown,
+                                  "manifest " + key.repository + ":" + key.tag);
+  if (!got) {
+    if (state->local) co_return state->serve_local(CacheOutcome::kStale);
+    co_return Answer<Manifest>(boost::system::in_place_error, got.error());
+  }
+  auto digest = verify(got->response, std::nullopt);
   // By tag nothing vouches for the bytes but the upstream: a body that is not a manifest
   // (truncated JSON, an HTML error page) must not become what the tag means for a TTL.
-  if (digest && !cache::parse_manifest_references(outcome.response->body)) {
-    logging::error("upstream_manifest_malformed",
-                   {{"registry", key.registry}, {"repo", repository}, {"tag", tag}});
-    if (local) return serve_local(CacheOutcome::kStale);
-    return error_answer(OciError::kUpstreamInvalid, "upstream sent a malformed manifest for " +
-                                                        repository + ":" + tag);
+  if (digest && !cache::parse_manifest_references(got->response.body)) {
+    logging::error("upstream_manifest_malformed", {{"registry", key.registry},
+                                                   {"repo", key.repository},
+                                                   {"tag", key.tag},
+                                                   {"upstream", got->upstream}});
+    if (state->local) co_return state->serve_local(CacheOutcome::kStale);
+    co_return failed(OciError::kUpstreamInvalid, "upstream sent a malformed manifest for " +
+                                                     key.repository + ":" + key.tag);
   }
   if (!digest) {
-    logging::error("upstream_digest_mismatch",
-                   {{"registry", key.registry}, {"repo", repository}, {"tag", tag}});
-    if (local) return serve_local(CacheOutcome::kStale);
-    return error_answer(OciError::kUpstreamInvalid,
-                        "upstream manifest does not match its Docker-Content-Digest");
+    logging::error("upstream_digest_mismatch", {{"registry", key.registry},
+                                                {"repo", key.repository},
+                                                {"tag", key.tag},
+                                                {"upstream", got->upstream}});
+    if (state->local) co_return state->serve_local(CacheOutcome::kStale);
+    co_return failed(OciError::kUpstreamInvalid,
+                     "upstream manifest does not match its Docker-Content-Digest");
   }
-  auto media_type = media_type_of(*outcome.response);
-  store(blobs_, metadata_, *digest, outcome.response->body, media_type);
-  cache::TagRecord updated{digest->str(), media_type, outcome.response->body.size(), now, now};
-  if (auto put = metadata_.put_tag(key, updated); !put) {
-    logging::error("index_write_failed",
-                   {{"repo", repository}, {"tag", tag}, {"error", put.error().message()}});
-  }
-  ManifestAnswer answer = content_answer(std::move(outcome.response->body), std::move(media_type),
-                                         digest->str(), CacheOutcome::kMiss, now);
-  answer.upstream = chain.upstream_url(outcome.winner);
-  return answer;
+  const auto now = clock_();
+  auto media_type = media_type_of(got->response);
+  auto body = std::move(got->response.body);
+  cache::TagRecord updated{digest->str(), media_type, body.size(), now, now};
+  auto save = [blobs, metadata, k = key, d = *digest, &body, &media_type, updated] {
+    store(*blobs, *metadata, d, body, media_type);
+    put_tag(*metadata, k, updated);
+    return true;
+  };
+  co_await server::offload(index_pool_, std::move(save));
+  Manifest answer = content(std::move(body), std::move(media_type), digest->str(), CacheOutcome::kMiss, now);
+  answer.upstream = got->upstream;
+  co_return answer;
+}
+
+std::pair<std::shared_ptr<SharedResult<Answer<Manifest>>>, bool> ManifestService::join_flight(
+    const std::string& key) {
+  std::lock_guard lock(flights_mutex_);
+  auto& slot = flights_[key];
+  const bool leader = slot == nullptr;
+  if (leader) slot = std::make_shared<SharedResult<Answer<Manifest>>>();
+  return {slot, leader};
+}
+
+void ManifestService::end_flight(const std::string& key) {
+  std::lock_guard lock(flights_mutex_);
+  flights_.erase(key);
 }
 
 }  // namespace regmirror::proxy::registry

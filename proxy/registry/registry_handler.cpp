@@ -8,19 +8,19 @@
 #include <vector>
 
 #include "cache/access_tracker.hpp"
-#include "cache/blob_store.hpp"
 #include "config/reference.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/metrics.hpp"
-#include "proxy/registry/blob_fetcher.hpp"
+#include "proxy/registry/blob_download.hpp"
+#include "proxy/registry/blob_service.hpp"
 #include "proxy/registry/byte_range.hpp"
 #include "proxy/registry/hot_manifest_cache.hpp"
 #include "proxy/registry/manifest_service.hpp"
+#include "proxy/registry/referrers_service.hpp"
 #include "proxy/registry/request_target.hpp"
 #include "proxy/registry/tag_list_service.hpp"
 #include "proxy/registry/upstream_chain.hpp"
 #include "proxy/server/access_policy.hpp"
-#include "proxy/s3/s3_tier.hpp"
 #include "proxy/server/offload.hpp"
 
 namespace regmirror::proxy::registry {
@@ -32,7 +32,8 @@ using server::Connection;
 namespace {
 
 constexpr std::size_t kCopyChunk = 256 * 1024;
-constexpr auto kProgressPoll = std::chrono::milliseconds(250);
+// Followers of a download are woken by its progress events; this is only a safety net.
+constexpr auto kProgressSafetyNet = std::chrono::seconds(5);
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -56,53 +57,17 @@ struct Exchange {
 using StringResponse = http::response<http::string_body>;
 using HeadResponse = http::response<http::empty_body>;
 
-template <class Response>
-void common_headers(Response& response, const std::string& ns) {
-  response.set("Docker-Distribution-API-Version", "registry/2.0");
-  if (!ns.empty()) response.set("OCI-Namespace", ns);
-}
-
-StringResponse error_response(const Connection& connection, OciError error,
-                              const std::string& message, const std::string& ns, Exchange& ex) {
-  StringResponse response{static_cast<http::status>(http_status(error)),
-                          connection.request().version()};
-  common_headers(response, ns);
-  response.set(http::field::content_type, "application/json");
-  if (connection.request().method() != http::verb::head) {
-    response.body() = error_body(error, message);
-  }
-  ex.status = http_status(error);
-  ex.error = message;
-  return response;
-}
-
-// HEAD answers carry the Content-Length of the GET body but no body.
-asio::awaitable<bool> send_buffered(Connection& connection, StringResponse response, Exchange& ex) {
-  ex.status = response.result_int();
-  if (connection.request().method() == http::verb::head) {
-    HeadResponse head{response.result(), response.version()};
-    for (const auto& field : response.base()) head.set(field.name_string(), field.value());
-    head.content_length(response.body().size());
-    co_return co_await connection.send_header(head);
-  }
-  ex.bytes = response.body().size();
-  co_return co_await connection.send(std::move(response));
-}
-
-// Waits for the download to move past what the caller saw, or a poll interval.
+// Waits for the download to move past what the caller saw (a progress event), or the net.
 asio::awaitable<void> wait_progress(Connection& connection, BlobDownload& download,
                                     const BlobDownload::Status& seen) {
-  auto timer = std::make_shared<asio::steady_timer>(connection.executor(), kProgressPoll);
+  auto timer = std::make_shared<asio::steady_timer>(connection.executor(), kProgressSafetyNet);
   download.on_progress([timer] { asio::post(timer->get_executor(), [timer] { timer->cancel(); }); });
   auto now = download.status();
   if (now.state != seen.state || now.written != seen.written) co_return;
   co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
-}  // namespace
-
-namespace {
-
+// One request: routes it, asks the right service, writes the answer.
 class RequestContext {
  public:
   RequestContext(const RegistryHandlerParts& parts, Connection& connection)
@@ -119,7 +84,7 @@ class RequestContext {
         co_return co_await plain(http::status::ok, "ok\n");
       case RouteKind::kReadyz: {
         auto job = [r = parts_.readiness] { return r(); };
-        auto why = co_await server::offload(*parts_.workers, std::move(job));
+        auto why = co_await server::offload(*parts_.index_pool, std::move(job));
         if (why.empty()) co_return co_await plain(http::status::ok, "ready\n");
         co_return co_await plain(http::status::service_unavailable, "not ready: " + why + "\n");
       }
@@ -128,7 +93,7 @@ class RequestContext {
         StringResponse response{http::status::ok, connection_.request().version()};
         response.set(http::field::content_type, "text/plain; version=0.0.4");
         response.body() = parts_.metrics->render();
-        co_return co_await send_buffered(connection_, std::move(response), ex);
+        co_return co_await send_buffered(std::move(response));
       }
       case RouteKind::kUnknown:
         co_return co_await error(OciError::kNotFound, "no such route");
@@ -142,10 +107,9 @@ class RequestContext {
       }
       auto authorization = connection_.request()[http::field::authorization];
       if (!policy->credentials_valid(std::string_view(authorization.data(), authorization.size()))) {
-        auto response = error_response(connection_, OciError::kUnauthorized,
-                                       "authentication required", ns, ex);
+        auto response = error_response(registry_error(OciError::kUnauthorized, "authentication required"));
         response.set(http::field::www_authenticate, "Basic realm=\"regmirror\"");
-        co_return co_await send_buffered(connection_, std::move(response), ex);
+        co_return co_await send_buffered(std::move(response));
       }
     }
     if (method != http::verb::get && method != http::verb::head) {
@@ -153,11 +117,9 @@ class RequestContext {
                                "this is a read-only mirror: only GET and HEAD are supported");
     }
     if (target.kind == RouteKind::kBase) {
-      StringResponse response{http::status::ok, connection_.request().version()};
-      common_headers(response, ns);
-      response.set(http::field::content_type, "application/json");
+      StringResponse response = ok_response("application/json");
       response.body() = "{}";
-      co_return co_await send_buffered(connection_, std::move(response), ex);
+      co_return co_await send_buffered(std::move(response));
     }
     if (target.kind == RouteKind::kUploads) {
       co_return co_await error(OciError::kUnsupported, "push is not supported by a mirror");
@@ -198,41 +160,79 @@ class RequestContext {
   }
 
  private:
+  // ------------------------------------------------------------------ writing
+  template <class Response>
+  void common_headers(Response& response) {
+    response.set("Docker-Distribution-API-Version", "registry/2.0");
+    if (!ns.empty()) response.set("OCI-Namespace", ns);
+  }
+
+  StringResponse ok_response(std::string_view content_type) {
+    StringResponse response{http::status::ok, connection_.request().version()};
+    common_headers(response);
+    response.set(http::field::content_type, content_type);
+    return response;
+  }
+
+  // The one place an error becomes a response (status and OCI body: oci_error.cpp).
+  StringResponse error_response(const RegistryError& failure) {
+    StringResponse response{static_cast<http::status>(http_status(failure.code)),
+                            connection_.request().version()};
+    common_headers(response);
+    response.set(http::field::content_type, "application/json");
+    if (!failure.retry_after.empty()) response.set(http::field::retry_after, failure.retry_after);
+    if (connection_.request().method() != http::verb::head) {
+      response.body() = error_body(failure.code, failure.message);
+    }
+    ex.error = failure.message;
+    return response;
+  }
+
+  // HEAD answers carry the Content-Length of the GET body but no body.
+  asio::awaitable<bool> send_buffered(StringResponse response) {
+    ex.status = response.result_int();
+    if (connection_.request().method() == http::verb::head) {
+      HeadResponse head{response.result(), response.version()};
+      for (const auto& field : response.base()) head.set(field.name_string(), field.value());
+      head.content_length(response.body().size());
+      co_return co_await connection_.send_header(head);
+    }
+    ex.bytes = response.body().size();
+    co_return co_await connection_.send(std::move(response));
+  }
+
   asio::awaitable<bool> plain(http::status status, std::string body) {
     StringResponse response{status, connection_.request().version()};
     response.set(http::field::content_type, "text/plain");
     response.body() = std::move(body);
-    co_return co_await send_buffered(connection_, std::move(response), ex);
+    co_return co_await send_buffered(std::move(response));
   }
 
-  asio::awaitable<bool> error(OciError code, const std::string& message,
-                              const std::string& retry_after = {}) {
-    auto response = error_response(connection_, code, message, ns, ex);
-    if (!retry_after.empty()) response.set(http::field::retry_after, retry_after);
-    co_return co_await send_buffered(connection_, std::move(response), ex);
+  asio::awaitable<bool> error(OciError code, const std::string& message) {
+    auto response = error_response(registry_error(code, message));
+    co_return co_await send_buffered(std::move(response));
   }
 
+  asio::awaitable<bool> failure(RegistryError failure) {
+    auto response = error_response(failure);
+    co_return co_await send_buffered(std::move(response));
+  }
+
+  // ------------------------------------------------------------------ manifests
   asio::awaitable<bool> manifest(const UpstreamChain& chain, const std::string& repository,
                                  const std::string& reference) {
     if (auto hot = hot_manifest(chain, repository, reference)) {
       ex.outcome = CacheOutcome::kHit;
       parts_.metrics->cache_outcome(reference.find(':') == std::string::npos ? "tag" : "manifest",
                                     "hit");
-      co_return co_await send_manifest(*hot, CacheOutcome::kHit);
+      co_return co_await send_manifest(hot->digest, hot->media_type, hot->body, CacheOutcome::kHit);
     }
-    auto* service = parts_.manifests;
-    const auto* chain_ptr = &chain;
-    // Named, not a temporary inside co_await: GCC 12 destroys such lambda temporaries twice.
-    auto job = [service, chain_ptr, repository, reference] {
-      return service->get(*chain_ptr, repository, reference);
-    };
-    auto answer = co_await server::offload(*parts_.workers, std::move(job));
-    ex.outcome = answer.outcome;
-    ex.upstream = answer.upstream;
-    if (answer.error) co_return co_await error(*answer.error, answer.message, answer.retry_after);
-    HotManifest served{std::move(answer.digest), std::move(answer.media_type),
-                       std::move(answer.body)};
-    co_return co_await send_manifest(served, answer.outcome);
+    auto answer = co_await parts_.manifests->get(chain, repository, reference);
+    if (!answer) co_return co_await failure(answer.error());
+    ex.outcome = answer->outcome;
+    ex.upstream = answer->upstream;
+    co_return co_await send_manifest(answer->digest, answer->media_type, answer->body,
+                                     answer->outcome);
   }
 
   // A manifest by digest, or a tag within its TTL, straight from memory.
@@ -246,50 +246,85 @@ class RequestContext {
     return hit->manifest;
   }
 
-  asio::awaitable<bool> send_manifest(const HotManifest& manifest, CacheOutcome outcome) {
-    if (auto served = cache::Digest::parse(manifest.digest)) parts_.access->touch(*served, unix_now());
-    StringResponse response{http::status::ok, connection_.request().version()};
-    common_headers(response, ns);
-    response.set(http::field::content_type, manifest.media_type);
-    response.set("Docker-Content-Digest", manifest.digest);
-    response.set(http::field::etag, "\"" + manifest.digest + "\"");
+  asio::awaitable<bool> send_manifest(const std::string& digest, const std::string& media_type,
+                                      const std::string& body, CacheOutcome outcome) {
+    if (auto served = cache::Digest::parse(digest)) parts_.access->touch(*served, unix_now());
+    ex.outcome = outcome;
+    StringResponse response = ok_response(media_type);
+    response.set("Docker-Content-Digest", digest);
+    response.set(http::field::etag, "\"" + digest + "\"");
     response.set("X-Cache", x_cache_value(outcome));
-    response.body() = manifest.body;
-    co_return co_await send_buffered(connection_, std::move(response), ex);
+    response.body() = body;
+    co_return co_await send_buffered(std::move(response));
   }
 
-  // Range handling and headers shared by cached and in-flight blobs. Returns the byte range to
-  // send, or nullopt after answering an error itself (`ok` tells whether that write worked).
-  asio::awaitable<std::optional<ByteRange>> blob_head(const cache::Digest& digest,
-                                                      std::uint64_t size, CacheOutcome outcome,
-                                                      bool& ok) {
+  // ------------------------------------------------------------------ blobs
+  asio::awaitable<bool> blob(const UpstreamChain& chain, const std::string& repository,
+                             const std::string& reference) {
+    auto digest = cache::Digest::parse(reference);
+    if (!digest) co_return co_await error(OciError::kBlobUnknown, "invalid digest " + reference);
+    const bool head = connection_.request().method() == http::verb::head;
+    auto located = co_await parts_.blobs->locate(chain, repository, *digest, head);
+    if (!located) co_return co_await failure(located.error());
+    auto& source = *located;
+    ex.outcome = source.outcome;
+    ex.upstream = source.upstream;
+    switch (source.kind) {
+      case BlobSource::Kind::kRedirect: {
+        StringResponse response{http::status::temporary_redirect, connection_.request().version()};
+        common_headers(response);
+        response.set(http::field::location, source.location);
+        response.set("Docker-Content-Digest", digest->str());
+        co_return co_await send_buffered(std::move(response));
+      }
+      case BlobSource::Kind::kHeadOnly: {
+        auto written = co_await blob_head(*digest, source.size, source.outcome);
+        co_return written.ok;
+      }
+      case BlobSource::Kind::kReader:
+        co_return co_await serve_reader(*digest, *source.reader);
+      case BlobSource::Kind::kDownload:
+        co_return co_await stream_download(*digest, source.download);
+    }
+    co_return false;
+  }
+
+  // What blob_head() wrote: whether the write worked, and the byte range the body must carry
+  // (none after a HEAD, an empty body or a range error, which it answered completely).
+  struct BlobHead {
+    bool ok = true;
+    std::optional<ByteRange> body;
+  };
+
+  // The one writer of blob headers (and of range errors): cached, in-flight and HEAD-only
+  // blobs alike.
+  asio::awaitable<BlobHead> blob_head(const cache::Digest& digest, std::uint64_t size,
+                                      CacheOutcome outcome) {
     ex.outcome = outcome;
     auto range = parse_byte_range(std::string(connection_.request()[http::field::range]), size);
     if (range.kind == ByteRange::Kind::kMalformed || range.kind == ByteRange::Kind::kUnsatisfiable) {
-      auto response = error_response(connection_, OciError::kRangeInvalid,
-                                     range.kind == ByteRange::Kind::kMalformed
-                                         ? "malformed Range header"
-                                         : "range not satisfiable for a blob of " +
-                                               std::to_string(size) + " bytes",
-                                     ns, ex);
+      auto response = error_response(registry_error(
+          OciError::kRangeInvalid, range.kind == ByteRange::Kind::kMalformed
+                                       ? "malformed Range header"
+                                       : "range not satisfiable for a blob of " +
+                                             std::to_string(size) + " bytes"));
       response.set(http::field::content_range, "bytes */" + std::to_string(size));
-      ok = co_await send_buffered(connection_, std::move(response), ex);
-      co_return std::nullopt;
+      co_return BlobHead{co_await send_buffered(std::move(response)), std::nullopt};
     }
     if (range.kind == ByteRange::Kind::kWhole) {
       range.first = 0;
       range.last = size == 0 ? 0 : size - 1;
     }
-    bool partial = range.kind == ByteRange::Kind::kPartial;
+    const bool partial = range.kind == ByteRange::Kind::kPartial;
     HeadResponse response{partial ? http::status::partial_content : http::status::ok,
                           connection_.request().version()};
-    common_headers(response, ns);
+    common_headers(response);
     response.set(http::field::content_type, "application/octet-stream");
     response.set("Docker-Content-Digest", digest.str());
     response.set(http::field::etag, "\"" + digest.str() + "\"");
     response.set(http::field::accept_ranges, "bytes");
     response.set("X-Cache", x_cache_value(outcome));
-    std::uint64_t length = size == 0 ? 0 : range.length();
+    const std::uint64_t length = size == 0 ? 0 : range.length();
     if (partial) {
       response.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
                                                    std::to_string(range.last) + "/" +
@@ -297,15 +332,13 @@ class RequestContext {
     }
     response.content_length(length);
     ex.status = response.result_int();
-    bool body_follows = connection_.request().method() != http::verb::head && length > 0;
-    ok = co_await connection_.send_header(response, body_follows);
-    if (!ok || connection_.request().method() == http::verb::head || length == 0) {
-      co_return std::nullopt;
-    }
-    co_return range;
+    const bool is_head = connection_.request().method() == http::verb::head;
+    const bool ok = co_await connection_.send_header(response, !is_head && length > 0);
+    if (!ok || is_head || length == 0) co_return BlobHead{ok, std::nullopt};
+    co_return BlobHead{true, range};
   }
 
-  // Sends [first, last] from a reader: sendfile when it is a local file.
+  // Sends [first, end) from a reader: sendfile when it is a local file.
   asio::awaitable<bool> send_range(int fd, const std::function<cache::Result<std::size_t>(
                                                std::uint64_t, std::span<std::byte>)>& read_at,
                                    std::uint64_t first, std::uint64_t end) {
@@ -321,12 +354,11 @@ class RequestContext {
     co_return true;
   }
 
-  asio::awaitable<bool> serve_reader(const cache::Digest& digest, cache::BlobReader& reader,
-                                     CacheOutcome outcome) {
-    bool ok = true;
-    auto range = co_await blob_head(digest, reader.size(), outcome, ok);
-    if (!range) co_return ok;
-    auto end = range->last + 1;
+  asio::awaitable<bool> serve_reader(const cache::Digest& digest, cache::BlobReader& reader) {
+    auto head = co_await blob_head(digest, reader.size(), CacheOutcome::kHit);
+    if (!head.body) co_return head.ok;
+    const auto& range = head.body;
+    const auto end = range->last + 1;
     bool sent = co_await send_range(
         reader.native_fd(),
         [&reader](std::uint64_t offset, std::span<std::byte> out) { return reader.read_at(offset, out); },
@@ -336,78 +368,6 @@ class RequestContext {
       parts_.metrics->served_bytes("cache", ex.bytes);
     }
     co_return sent;
-  }
-
-  // Separate coroutines, not inline in blob(): GCC 12 reports a false -Wmismatched-new-delete
-  // on blob()'s frame when this code is inlined there.
-  // A 307 to a presigned bucket URL when the blob is in the bucket. -1: not there (serve it
-  // normally); 0/1: answered (send failed / ok).
-  asio::awaitable<int> bucket_redirect(cache::Digest digest) {
-    auto* bucket = parts_.s3->bucket_blobs.get();
-    auto job = [bucket, digest] { return static_cast<bool>(bucket->stat(digest)); };
-    bool in_bucket = co_await server::offload(*parts_.workers, std::move(job));
-    if (!in_bucket) co_return -1;
-    StringResponse response{http::status::temporary_redirect, connection_.request().version()};
-    common_headers(response, ns);
-    response.set(http::field::location, parts_.s3->presign_blob_get(digest));
-    response.set("Docker-Content-Digest", digest.str());
-    parts_.metrics->cache_outcome("blob", "hit");
-    bool sent = co_await send_buffered(connection_, std::move(response), ex);
-    co_return sent ? 1 : 0;
-  }
-
-  // HEAD of a blob that is not local but in the bucket (an empty replica, upstreams down).
-  asio::awaitable<int> bucket_head(cache::Digest digest) {
-    auto* tiered = parts_.s3->blobs.get();
-    auto job = [tiered, digest] { return tiered->bucket().stat(digest); };
-    auto info = co_await server::offload(*parts_.workers, std::move(job));
-    if (!info) co_return -1;
-    HeadResponse response{http::status::ok, connection_.request().version()};
-    common_headers(response, ns);
-    response.set(http::field::content_type, "application/octet-stream");
-    response.set("Docker-Content-Digest", digest.str());
-    response.set(http::field::accept_ranges, "bytes");
-    response.set("X-Cache", "HIT");
-    response.set(http::field::content_length, std::to_string(info->size));
-    ex.status = 200;
-    bool sent = co_await connection_.send_header(response);
-    co_return sent ? 1 : 0;
-  }
-
-  asio::awaitable<bool> blob(const UpstreamChain& chain, const std::string& repository,
-                             const std::string& reference) {
-    auto digest = cache::Digest::parse(reference);
-    if (!digest) co_return co_await error(OciError::kBlobUnknown, "invalid digest " + reference);
-    parts_.access->touch(*digest, unix_now());
-    if (parts_.s3 != nullptr && parts_.s3->redirect_blobs &&
-        connection_.request().method() == http::verb::get) {
-      auto answered = co_await bucket_redirect(*digest);
-      if (answered >= 0) co_return answered == 1;
-    }
-    // Opening a cached file is one syscall on a hot dentry: cheaper than a thread hop.
-    if (auto reader = parts_.blobs->open(*digest)) {
-      parts_.metrics->cache_outcome("blob", "hit");
-      co_return co_await serve_reader(*digest, **reader, CacheOutcome::kHit);
-    }
-    if (parts_.config->offline) {
-      co_return co_await error(OciError::kBlobUnknown, "blob not cached (offline mode)");
-    }
-    if (parts_.s3 != nullptr && connection_.request().method() == http::verb::head) {
-      auto answered = co_await bucket_head(*digest);
-      if (answered >= 0) co_return answered == 1;
-    }
-    if (connection_.request().method() == http::verb::head) co_return co_await head_upstream_blob(chain, repository, *digest);
-
-    auto download = parts_.fetcher->start_or_join(chain, repository, *digest);
-    if (!download) {  // committed meanwhile
-      if (auto reader = parts_.blobs->open(*digest)) {
-        parts_.metrics->cache_outcome("blob", "hit");
-        co_return co_await serve_reader(*digest, **reader, CacheOutcome::kHit);
-      }
-      co_return co_await error(OciError::kInternal, "blob vanished from the cache");
-    }
-    parts_.metrics->cache_outcome("blob", "miss");
-    co_return co_await stream_download(*digest, download);
   }
 
   asio::awaitable<bool> stream_download(const cache::Digest& digest,
@@ -420,11 +380,11 @@ class RequestContext {
       status = download->status();
     }
     if (status.state == BlobDownload::State::kFailed) {
-      co_return co_await error(status.error, status.message, status.retry_after);
+      co_return co_await failure(registry_error(status.error, status.message, status.retry_after));
     }
-    bool ok = true;
-    auto range = co_await blob_head(digest, *status.total, CacheOutcome::kMiss, ok);
-    if (!range) co_return ok;
+    auto head = co_await blob_head(digest, *status.total, CacheOutcome::kMiss);
+    if (!head.body) co_return head.ok;
+    const auto& range = head.body;
     std::uint64_t position = range->first;
     const std::uint64_t end = range->last + 1;
     while (position < end) {
@@ -455,85 +415,28 @@ class RequestContext {
     co_return true;
   }
 
-  asio::awaitable<bool> head_upstream_blob(const UpstreamChain& chain, const std::string& repository,
-                                           const cache::Digest& digest) {
-    const auto* chain_ptr = &chain;
-    auto suffix = "/blobs/" + digest.str();
-    auto job = [chain_ptr, repository, suffix] {
-      return chain_ptr->fetch(repository, "HEAD", suffix, {}, 0, "blob");
-    };
-    auto outcome = co_await server::offload(*parts_.workers, std::move(job));
-    if (!outcome.response) {
-      if (outcome.all_not_found) co_return co_await error(OciError::kBlobUnknown, "blob not found upstream");
-      if (outcome.rate_limited) {
-        co_return co_await error(OciError::kTooManyRequests, "upstream rate limit reached",
-                                 outcome.retry_after);
-      }
-      co_return co_await error(OciError::kUnavailable, "no upstream could answer (" + outcome.failure + ")");
-    }
-    ex.outcome = CacheOutcome::kMiss;
-    HeadResponse response{http::status::ok, connection_.request().version()};
-    common_headers(response, ns);
-    response.set(http::field::content_type, "application/octet-stream");
-    response.set("Docker-Content-Digest", digest.str());
-    response.set(http::field::accept_ranges, "bytes");
-    response.set("X-Cache", "MISS");
-    auto length = outcome.response->header("content-length");
-    if (length.empty() || length.find_first_not_of("0123456789") != std::string::npos) {
-      co_return co_await error(OciError::kUpstreamInvalid, "upstream gave no blob size");
-    }
-    response.set(http::field::content_length, length);
-    ex.status = 200;
-    co_return co_await connection_.send_header(response);
-  }
-
+  // ------------------------------------------------------------------ tags, referrers
   asio::awaitable<bool> tags(const UpstreamChain& chain, const std::string& repository,
                              const RequestTarget& target) {
-    const auto* chain_ptr = &chain;
-    auto* metadata = parts_.metadata;
-    bool offline = parts_.config->offline;
-    auto n = target.n;
-    auto last = target.last;
-    auto job = [=] { return list_tags(*chain_ptr, *metadata, offline, repository, n, last); };
-    auto answer = co_await server::offload(*parts_.workers, std::move(job));
-    ex.outcome = answer.outcome;
-    if (answer.error) co_return co_await error(*answer.error, answer.message);
-    StringResponse response{http::status::ok, connection_.request().version()};
-    common_headers(response, ns);
-    response.set(http::field::content_type, "application/json");
-    if (answer.outcome == CacheOutcome::kStale) response.set("X-Cache", "STALE");
-    if (!answer.next_link.empty()) response.set(http::field::link, answer.next_link);
-    response.body() = std::move(answer.body);
-    co_return co_await send_buffered(connection_, std::move(response), ex);
+    auto answer = co_await list_tags(chain, *parts_.metadata, *parts_.index_pool,
+                                     parts_.config->offline, repository, target.n, target.last);
+    if (!answer) co_return co_await failure(answer.error());
+    ex.outcome = answer->outcome;
+    StringResponse response = ok_response("application/json");
+    if (answer->outcome == CacheOutcome::kStale) response.set("X-Cache", "STALE");
+    if (!answer->next_link.empty()) response.set(http::field::link, answer->next_link);
+    response.body() = std::move(answer->body);
+    co_return co_await send_buffered(std::move(response));
   }
 
   asio::awaitable<bool> referrers(const UpstreamChain& chain, const std::string& repository,
                                   const std::string& reference) {
-    if (!cache::Digest::parse(reference)) {
-      co_return co_await error(OciError::kDigestInvalid, "invalid digest " + reference);
-    }
-    const auto* chain_ptr = &chain;
-    auto suffix = "/referrers/" + reference;
-    auto job = [chain_ptr, repository, suffix] {
-      return chain_ptr->fetch(repository, "GET", suffix,
-                              {"Accept: application/vnd.oci.image.index.v1+json"}, kMaxManifestBytes,
-                              "referrers");
-    };
-    auto outcome = co_await server::offload(*parts_.workers, std::move(job));
-    if (!outcome.response) {
-      if (outcome.all_not_found) co_return co_await error(OciError::kManifestUnknown, "referrers not supported or not found upstream");
-      co_return co_await error(OciError::kUnavailable, "no upstream could answer (" + outcome.failure + ")");
-    }
-    StringResponse response{http::status::ok, connection_.request().version()};
-    common_headers(response, ns);
-    auto type = outcome.response->header("content-type");
-    response.set(http::field::content_type,
-                 type.empty() ? "application/vnd.oci.image.index.v1+json" : type);
-    if (auto filters = outcome.response->header("oci-filters-applied"); !filters.empty()) {
-      response.set("OCI-Filters-Applied", filters);
-    }
-    response.body() = std::move(outcome.response->body);
-    co_return co_await send_buffered(connection_, std::move(response), ex);
+    auto answer = co_await fetch_referrers(chain, parts_.config->offline, repository, reference);
+    if (!answer) co_return co_await failure(answer.error());
+    StringResponse response = ok_response(answer->content_type);
+    if (!answer->filters_applied.empty()) response.set("OCI-Filters-Applied", answer->filters_applied);
+    response.body() = std::move(answer->body);
+    co_return co_await send_buffered(std::move(response));
   }
 
   const RegistryHandlerParts& parts_;

@@ -1,5 +1,7 @@
 #pragma once
-// The OCI pull API, health, readiness and metrics routes on top of the HTTP server.
+// The OCI pull API, health, readiness and metrics routes on top of the HTTP server. It routes
+// a request and writes the answer; the services decide where bytes come from (ManifestService,
+// BlobService, list_tags, fetch_referrers).
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <map>
@@ -12,7 +14,6 @@
 
 namespace regmirror::cache {
 class AccessTracker;
-class BlobStore;
 class MetadataStore;
 }  // namespace regmirror::cache
 namespace regmirror::proxy::metrics {
@@ -22,33 +23,27 @@ namespace regmirror::proxy::server {
 class AccessPolicy;
 }
 
-namespace regmirror::proxy::s3 {
-struct S3Tier;
-}
-
 namespace regmirror::proxy::registry {
 
 class UpstreamChain;
 class ManifestService;
 class HotManifestCache;
-class BlobFetcher;
+class BlobService;
 
 struct RegistryHandlerParts {
   const config::Config* config = nullptr;
   const config::RoutingTable* routes = nullptr;
   const std::map<std::string, std::unique_ptr<UpstreamChain>>* chains = nullptr;  // by registry
-  cache::BlobStore* blobs = nullptr;
-  cache::MetadataStore* metadata = nullptr;
+  cache::MetadataStore* metadata = nullptr;  // tags/list offline answers
   ManifestService* manifests = nullptr;
   HotManifestCache* hot = nullptr;  // answers hot manifests without leaving the network thread
-  BlobFetcher* fetcher = nullptr;
+  BlobService* blobs = nullptr;
   metrics::Metrics* metrics = nullptr;
-  cache::AccessTracker* access = nullptr;       // last-use times for eviction
-  boost::asio::thread_pool* workers = nullptr;  // for blocking work
-  std::function<std::string()> readiness;       // blocking; "" when ready, else why not
-  server::AccessPolicy* access_policy = nullptr;  // who may use /v2/ (null: everyone)
-  s3::S3Tier* s3 = nullptr;  // the shared bucket tier (null: local only)
-  bool serve_metrics = true;                      // false when metrics_listen is separate
+  cache::AccessTracker* access = nullptr;          // last-use times of served manifests
+  boost::asio::thread_pool* index_pool = nullptr;  // blocking index work (readiness, tags)
+  std::function<std::string()> readiness;          // blocking; "" when ready, else why not
+  server::AccessPolicy* access_policy = nullptr;   // who may use /v2/ (null: everyone)
+  bool serve_metrics = true;                       // false when metrics_listen is separate
 };
 
 class RegistryHandler final : public server::Handler {

@@ -6,9 +6,12 @@
 #include "cache/metadata_store.hpp"
 #include "config/reference.hpp"
 #include "proxy/registry/upstream_chain.hpp"
+#include "proxy/server/offload.hpp"
 
 namespace regmirror::proxy::registry {
 namespace {
+
+namespace asio = boost::asio;
 
 constexpr std::size_t kMaxTagListBytes = 16 << 20;
 constexpr std::size_t kMaxPageSize = 10000;
@@ -19,50 +22,54 @@ std::string page_body(const std::string& repository, const std::vector<std::stri
 
 }  // namespace
 
-TagListAnswer list_tags(const UpstreamChain& chain, cache::MetadataStore& metadata, bool offline,
-                        const std::string& repository, const std::optional<std::string>& n,
-                        const std::optional<std::string>& last) {
-  TagListAnswer answer;
+asio::awaitable<Answer<TagList>> list_tags(const UpstreamChain& chain,
+                                           cache::MetadataStore& metadata,
+                                           asio::thread_pool& index_pool, bool offline,
+                                           std::string repository, std::optional<std::string> n,
+                                           std::optional<std::string> last) {
+  auto invalid = [](std::string message) {
+    return Answer<TagList>(boost::system::in_place_error,
+                           registry_error(OciError::kNameInvalid, std::move(message)));
+  };
   std::optional<std::size_t> limit;
   if (n) {
     if (n->empty() || n->size() > 6 || n->find_first_not_of("0123456789") != std::string::npos) {
-      answer.error = OciError::kNameInvalid;
-      answer.message = "n must be a non-negative integer";
-      return answer;
+      co_return invalid("n must be a non-negative integer");
     }
     limit = std::min<std::size_t>(std::stoul(*n), kMaxPageSize);
   }
-  if (last && !last->empty() && !config::is_valid_tag(*last)) {
-    answer.error = OciError::kNameInvalid;
-    answer.message = "last must be a tag";
-    return answer;
-  }
+  if (last && !last->empty() && !config::is_valid_tag(*last)) co_return invalid("last must be a tag");
 
+  TagList answer;
   std::vector<std::string> tags;
   bool from_upstream = false;
   if (!offline) {
     // Ask for everything and page here, so Link headers never leak upstream paths.
-    auto outcome = chain.fetch(repository, "GET", "/tags/list", {}, kMaxTagListBytes, "tags");
-    if (outcome.response) {
-      auto doc = nlohmann::json::parse(outcome.response->body, nullptr, false);
+    auto got = co_await chain.fetch(repository, "GET", "/tags/list", {}, kMaxTagListBytes, "tags",
+                                    OciError::kNameUnknown, "repository " + repository);
+    if (got) {
+      auto doc = nlohmann::json::parse(got->response.body, nullptr, false);
       if (doc.is_object() && doc.contains("tags") && doc["tags"].is_array()) {
         for (const auto& tag : doc["tags"]) {
           if (tag.is_string()) tags.push_back(tag.get<std::string>());
         }
         from_upstream = true;
       }
-    } else if (outcome.all_not_found) {
-      answer.error = OciError::kNameUnknown;
-      answer.message = "repository " + repository + " not found upstream";
-      return answer;
+    } else if (got.error().code == OciError::kNameUnknown) {
+      co_return Answer<TagList>(boost::system::in_place_error, got.error());
     }
   }
   if (!from_upstream) {
-    auto local = metadata.list_tags(chain.registry().name, repository);
+    auto* store = &metadata;
+    auto read = [store, registry = chain.registry().name, repository] {
+      return store->list_tags(registry, repository);
+    };
+    auto local = co_await server::offload(index_pool, std::move(read));
     if (!local || local->empty()) {
-      answer.error = OciError::kUnavailable;
-      answer.message = "no upstream could list tags and none are cached for " + repository;
-      return answer;
+      co_return Answer<TagList>(
+          boost::system::in_place_error,
+          registry_error(OciError::kUnavailable,
+                         "no upstream could list tags and none are cached for " + repository));
     }
     tags = std::move(*local);
     answer.outcome = CacheOutcome::kStale;
@@ -79,7 +86,7 @@ TagListAnswer list_tags(const UpstreamChain& chain, cache::MetadataStore& metada
     }
   }
   answer.body = page_body(repository, std::vector<std::string>(begin, end));
-  return answer;
+  co_return answer;
 }
 
 }  // namespace regmirror::proxy::registry

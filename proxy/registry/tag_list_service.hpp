@@ -1,12 +1,14 @@
 #pragma once
-// GET /v2/<name>/tags/list (n, last): from the first upstream that answers; when none can, the
-// tags this mirror has seen, so a closed network still gets an answer.
-// Blocking: call from worker threads.
+// GET /v2/<name>/tags/list (n, last): from the first upstream that answers; when none can (or
+// the mirror is offline), the tags this mirror has seen, so a closed network still gets an
+// answer. Coroutine; the index is read on the index pool.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <optional>
 #include <string>
 
 #include "proxy/registry/cache_outcome.hpp"
-#include "proxy/registry/oci_error.hpp"
+#include "proxy/registry/registry_error.hpp"
 
 namespace regmirror::cache {
 class MetadataStore;
@@ -16,16 +18,17 @@ namespace regmirror::proxy::registry {
 
 class UpstreamChain;
 
-struct TagListAnswer {
-  std::optional<OciError> error;
-  std::string message;
-  std::string body;  // {"name": <client repository>, "tags": [...]}
+struct TagList {
+  std::string body;       // {"name": <client repository>, "tags": [...]}
   std::string next_link;  // Link header value when more tags follow
   CacheOutcome outcome = CacheOutcome::kNone;
 };
 
-TagListAnswer list_tags(const UpstreamChain& chain, cache::MetadataStore& metadata, bool offline,
-                        const std::string& repository, const std::optional<std::string>& n,
-                        const std::optional<std::string>& last);
+boost::asio::awaitable<Answer<TagList>> list_tags(const UpstreamChain& chain,
+                                                  cache::MetadataStore& metadata,
+                                                  boost::asio::thread_pool& index_pool,
+                                                  bool offline, std::string repository,
+                                                  std::optional<std::string> n,
+                                                  std::optional<std::string> last);
 
 }  // namespace regmirror::proxy::registry

@@ -1,8 +1,4 @@
-#include "proxy/upstream/header_text.hpp"
-#include "proxy/upstream/curl_handle_pool.hpp"
 #include "proxy/s3/s3_client.hpp"
-
-#include <curl/curl.h>
 
 #include <algorithm>
 #include <cstring>
@@ -12,6 +8,10 @@
 #include <thread>
 
 #include "proxy/s3/s3_xml.hpp"
+#include "proxy/upstream/curl_handle_pool.hpp"
+#include "proxy/upstream/header_text.hpp"
+#include "proxy/upstream/http_exchange.hpp"
+#include "proxy/upstream/upstream_error.hpp"
 
 namespace regmirror::proxy::s3 {
 namespace {
@@ -36,17 +36,7 @@ std::optional<std::uint64_t> parse_u64(std::string_view text) {
   return std::stoull(std::string(text));
 }
 
-struct Reply {
-  long status = 0;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-  std::string header(std::string_view name) const {
-    for (const auto& [k, v] : headers) {
-      if (k == name) return v;
-    }
-    return {};
-  }
-};
+using Reply = upstream::Response;
 
 ObjectInfo info_from(const Reply& reply) {
   ObjectInfo info;
@@ -61,84 +51,6 @@ ObjectInfo info_from(const Reply& reply) {
     info.size = *length;
   }
   return info;
-}
-
-// One exchange's state, shared with libcurl's C callbacks.
-struct Exchange {
-  Reply reply;
-  GetSink* sink = nullptr;
-  std::size_t max_body = 0;
-  bool sink_started = false;   // bytes reached the sink: a retry would duplicate them
-  bool sink_refused = false;
-  bool too_large = false;
-  bool error_body = false;     // non-2xx: buffer the (small) XML error instead of streaming
-  std::span<const std::byte> upload;
-  std::size_t uploaded = 0;
-};
-
-std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) noexcept {
-  auto* ex = static_cast<Exchange*>(user);
-  std::size_t n = size * count;
-  std::string_view line(data, n);
-  try {
-    if (upstream::apply_header_line(line, ex->reply.status, ex->reply.headers) !=
-        upstream::HeaderLine::kEndOfHead) {
-      return n;
-    }
-    if (ex->reply.status < 200) return n;
-    ex->error_body = ex->reply.status < 200 || ex->reply.status >= 300;
-    if (!ex->error_body && ex->sink != nullptr && ex->sink->on_headers) {
-      if (!ex->sink->on_headers(info_from(ex->reply))) {
-        ex->sink_refused = true;
-        return 0;
-      }
-    }
-    return n;
-  } catch (...) {
-    return 0;
-  }
-}
-
-std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) noexcept {
-  auto* ex = static_cast<Exchange*>(user);
-  std::size_t n = size * count;
-  try {
-    if (ex->sink != nullptr && !ex->error_body) {
-      ex->sink_started = true;
-      if (!ex->sink->on_data(std::span(reinterpret_cast<const std::byte*>(data), n))) {
-        ex->sink_refused = true;
-        return 0;
-      }
-      return n;
-    }
-    std::size_t limit = ex->error_body ? kMaxErrorBody : ex->max_body;
-    if (ex->reply.body.size() + n > limit) {
-      if (ex->error_body) return n;  // keep the start of an oversized error; drop the rest
-      ex->too_large = true;
-      return 0;
-    }
-    ex->reply.body.append(data, n);
-    return n;
-  } catch (...) {
-    return 0;
-  }
-}
-
-std::size_t on_read(char* buffer, std::size_t size, std::size_t count, void* user) noexcept {
-  auto* ex = static_cast<Exchange*>(user);
-  std::size_t n = std::min(size * count, ex->upload.size() - ex->uploaded);
-  std::memcpy(buffer, ex->upload.data() + ex->uploaded, n);
-  ex->uploaded += n;
-  return n;
-}
-
-int on_seek(void* user, curl_off_t offset, int origin) noexcept {
-  auto* ex = static_cast<Exchange*>(user);
-  if (origin != SEEK_SET || offset < 0 || static_cast<std::size_t>(offset) > ex->upload.size()) {
-    return CURL_SEEKFUNC_FAIL;
-  }
-  ex->uploaded = static_cast<std::size_t>(offset);
-  return CURL_SEEKFUNC_OK;
 }
 
 bool retryable_status(long status) {
@@ -242,7 +154,8 @@ struct S3Client::Impl {
   }
 
   // One attempt. Transport errors come back as S3Error; any HTTP answer as a Reply.
-  S3Result<Reply> attempt(const Request& request, Exchange& ex) {
+  // `sink_started` tells the caller whether bytes reached the sink (no retry then).
+  S3Result<Reply> attempt(const Request& request, bool& sink_started) {
     const auto date = amz_date(std::chrono::system_clock::now());
     const std::string payload_hash =
         request.has_body ? sha256_hex(std::string_view(
@@ -259,79 +172,66 @@ struct S3Client::Impl {
     to_sign.payload_sha256 = payload_hash;
     auto authorization = signer.authorization(to_sign, date);
 
-    std::string url = base_url + encode_path(to_sign.raw_path);
+    upstream::HttpRequest http;
+    http.method = request.method;
+    http.url = base_url + encode_path(to_sign.raw_path);
     auto query = canonical_query(request.query);
-    if (!query.empty()) url += "?" + query;
-
-    CURL* handle = handles.acquire();
-    curl_easy_reset(handle);
-    curl_slist* list = nullptr;
-    std::vector<std::string> lines;
-    lines.reserve(to_sign.headers.size() + 3);
-    for (const auto& [name, value] : to_sign.headers) lines.push_back(name + ": " + value);
-    lines.push_back("Authorization: " + authorization);
-    lines.push_back("Expect:");  // no 100-continue round trip
+    if (!query.empty()) http.url += "?" + query;
+    http.path_as_is = true;  // what was signed is what is sent
+    for (const auto& [name, value] : to_sign.headers) http.headers.push_back(name + ": " + value);
+    http.headers.push_back("Authorization: " + authorization);
+    http.headers.push_back("Expect:");  // no 100-continue round trip
     bool has_type = std::any_of(request.headers.begin(), request.headers.end(),
                                 [](const auto& h) { return to_lower(h.first) == "content-type"; });
     if ((request.method == "POST" || request.method == "PUT") && !has_type) {
-      lines.push_back("Content-Type:");  // not curl's form-urlencoded default
+      http.headers.push_back("Content-Type:");  // not curl's form-urlencoded default
     }
-    for (const auto& line : lines) list = curl_slist_append(list, line.c_str());
-
-    curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(handle, CURLOPT_PATH_AS_IS, 1L);  // what was signed is what is sent
-    curl_easy_setopt(handle, CURLOPT_SHARE, handles.share());
-    curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(handle, CURLOPT_USERAGENT, "regmirror");
-    curl_easy_setopt(handle, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT,
-                     static_cast<long>(options.connect_timeout.count()));
-    curl_easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(handle, CURLOPT_LOW_SPEED_TIME,
-                     static_cast<long>(options.stall_timeout.count()));
-    if (request.sink == nullptr) {
-      curl_easy_setopt(handle, CURLOPT_TIMEOUT, static_cast<long>(options.request_timeout.count()));
+    http.body = request.body;
+    http.connect_timeout = options.connect_timeout;
+    http.stall_timeout = options.stall_timeout;
+    if (request.sink == nullptr) http.total_timeout = options.request_timeout;
+    http.max_body = request.max_body;
+    // Error answers: S3's XML error is kept (its first 64 KiB) whatever the request's mode.
+    bool error_answer = false;
+    bool sink_refused = false;
+    std::string error_text;
+    GetSink* sink = request.sink;
+    http.on_head = [&](const upstream::Response& head) {
+      error_answer = head.status < 200 || head.status >= 300;
+      if (error_answer || sink != nullptr) {
+        if (!error_answer && sink->on_headers && !sink->on_headers(info_from(head))) {
+          sink_refused = true;
+          return upstream::BodyUse::kStop;
+        }
+        return upstream::BodyUse::kStream;
+      }
+      return upstream::BodyUse::kBuffer;
+    };
+    http.on_data = [&](std::span<const std::byte> data) {
+      if (error_answer) {
+        auto room = kMaxErrorBody - std::min(kMaxErrorBody, error_text.size());
+        error_text.append(reinterpret_cast<const char*>(data.data()), std::min(room, data.size()));
+        return upstream::SinkAction::kContinue;
+      }
+      sink_started = true;
+      if (!sink->on_data(data)) {
+        sink_refused = true;
+        return upstream::SinkAction::kAbort;
+      }
+      return upstream::SinkAction::kContinue;
+    };
+    auto reply = upstream::perform_blocking(handles, std::move(http));
+    if (sink_refused) return S3Error{S3Errc::kAborted, describe(request) + ": aborted by the reader"};
+    if (reply) {
+      if (error_answer) reply->body = std::move(error_text);
+      return std::move(*reply);
     }
-    curl_easy_setopt(handle, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (request.method == "HEAD") {
-      curl_easy_setopt(handle, CURLOPT_NOBODY, 1L);
-    } else if (request.method == "GET") {
-      curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
-    } else if (request.method == "PUT") {
-      curl_easy_setopt(handle, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt(handle, CURLOPT_INFILESIZE_LARGE,
-                       static_cast<curl_off_t>(request.body.size()));
-    } else if (request.method == "POST") {
-      curl_easy_setopt(handle, CURLOPT_POST, 1L);
-      curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
-                       static_cast<curl_off_t>(request.body.size()));
-    } else {
-      curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-    }
-    if (request.method == "PUT" || request.method == "POST") {
-      curl_easy_setopt(handle, CURLOPT_READFUNCTION, &on_read);
-      curl_easy_setopt(handle, CURLOPT_READDATA, &ex);
-      curl_easy_setopt(handle, CURLOPT_SEEKFUNCTION, &on_seek);
-      curl_easy_setopt(handle, CURLOPT_SEEKDATA, &ex);
-    }
-    curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, &on_header);
-    curl_easy_setopt(handle, CURLOPT_HEADERDATA, &ex);
-    curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &on_body);
-    curl_easy_setopt(handle, CURLOPT_WRITEDATA, &ex);
-    CURLcode code = curl_easy_perform(handle);
-    curl_slist_free_all(list);
-    handles.release(handle);
-
-    if (code == CURLE_OK) return std::move(ex.reply);
-    if (ex.sink_refused) return S3Error{S3Errc::kAborted, describe(request) + ": aborted by the reader"};
-    if (ex.too_large) {
+    if (reply.error() == upstream::UpstreamErrc::kTooLarge) {
       return S3Error{S3Errc::kProtocol, describe(request) + ": answer larger than " +
                                             std::to_string(request.max_body) + " bytes"};
     }
-    std::string what = describe(request) + " at " + options.endpoint + ": " + curl_easy_strerror(code);
-    if (code == CURLE_OPERATION_TIMEDOUT) return S3Error{S3Errc::kTimeout, what};
+    std::string what = describe(request) + " at " + options.endpoint + ": " + reply.error().message();
+    if (reply.error() == upstream::UpstreamErrc::kTimeout) return S3Error{S3Errc::kTimeout, what};
     return S3Error{S3Errc::kConnect, what};
   }
 
@@ -339,12 +239,9 @@ struct S3Client::Impl {
     auto backoff = options.first_backoff;
     thread_local std::mt19937 rng{std::random_device{}()};
     for (int attempt_no = 1;; ++attempt_no) {
-      Exchange ex;
-      ex.sink = request.sink;
-      ex.max_body = request.max_body;
-      ex.upload = request.body;
-      auto result = attempt(request, ex);
-      bool last = attempt_no >= options.max_attempts || ex.sink_started;
+      bool sink_started = false;
+      auto result = attempt(request, sink_started);
+      bool last = attempt_no >= options.max_attempts || sink_started;
       if (result) {
         if (result->status >= 200 && result->status < 300) return result;
         if (!retryable_status(result->status) || last) return error_from(request, *result);

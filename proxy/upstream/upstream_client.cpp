@@ -1,15 +1,14 @@
-#include "proxy/upstream/header_text.hpp"
-#include "proxy/upstream/curl_handle_pool.hpp"
 #include "proxy/upstream/upstream_client.hpp"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
-#include <array>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "proxy/upstream/curl_multi.hpp"
+#include "proxy/upstream/header_text.hpp"
 #include "proxy/upstream/token_cache.hpp"
 #include "proxy/upstream/upstream_error.hpp"
 #include "proxy/upstream/www_authenticate.hpp"
@@ -17,8 +16,9 @@
 namespace regmirror::proxy::upstream {
 namespace {
 
+namespace asio = boost::asio;
+
 constexpr std::size_t kMaxTokenResponse = 1 << 20;
-constexpr std::size_t kMaxPooledHandles = 64;
 
 bool is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
@@ -67,189 +67,95 @@ std::optional<std::string> resolve_location(const std::string& base, const std::
   return out;
 }
 
-// State of one HTTP exchange (one hop), shared with libcurl's C callbacks.
-struct Hop {
-  Response response;
-  bool in_body = false;
-  bool discard_body = false;     // redirects and challenges: their bodies are not the answer
-  bool retry_on_challenge = false;
-  std::size_t max_body = 0;      // buffered mode
-  StreamSink* sink = nullptr;    // streaming mode
-  bool headers_refused = false;  // sink said no to the headers: not an error
-  bool data_refused = false;
-  bool too_large = false;
-};
-
-std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) noexcept {
-  auto* hop = static_cast<Hop*>(user);
-  std::size_t n = size * count;
-  std::string_view line(data, n);
-  try {
-    // A status line (each 1xx and each hop has one) resets the fields; the empty line ends
-    // the head of the response that counts.
-    if (apply_header_line(line, hop->response.status, hop->response.headers) !=
-        HeaderLine::kEndOfHead) {
-      return n;
-    }
-    long status = hop->response.status;
-    if (status < 200) return n;  // 100 Continue and friends
-    bool has_location = !hop->response.header("location").empty();
-    hop->discard_body = (is_redirect(status) && has_location) ||
-                        (status == 401 && hop->retry_on_challenge);
-    if (!hop->discard_body && hop->sink != nullptr && hop->sink->on_headers) {
-      if (!hop->sink->on_headers(hop->response)) {
-        hop->headers_refused = true;
-        return 0;  // stops the transfer
-      }
-    }
-    return n;
-  } catch (...) {
-    return 0;  // allocation failure: abort the transfer rather than unwind through C
-  }
+// Keyed by our scope: the registry's challenge may spell it differently, but for one upstream
+// and one repository it always grants the same thing.
+std::string token_key(const Endpoint& endpoint, std::string_view scope) {
+  return endpoint.base_url + " " + std::string(scope);
 }
 
-std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) noexcept {
-  auto* hop = static_cast<Hop*>(user);
-  std::size_t n = size * count;
-  if (hop->discard_body) return n;
-  try {
-    if (hop->sink != nullptr) {
-      if (!hop->sink->on_data(std::span(reinterpret_cast<const std::byte*>(data), n))) {
-        hop->data_refused = true;
-        return 0;
-      }
-      return n;
-    }
-    if (hop->response.body.size() + n > hop->max_body) {
-      hop->too_large = true;
-      return 0;
-    }
-    hop->response.body.append(data, n);
-    return n;
-  } catch (...) {
-    return 0;
-  }
-}
-
-boost::system::error_code map_curl_error(CURLcode code, const Hop& hop) {
-  if (hop.too_large) return UpstreamErrc::kTooLarge;
-  if (hop.data_refused) return UpstreamErrc::kAborted;
-  switch (code) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-      return UpstreamErrc::kConnect;
-    case CURLE_OPERATION_TIMEDOUT:
-      return UpstreamErrc::kTimeout;
-    default:
-      return UpstreamErrc::kProtocol;
-  }
+std::string basic_authorization(const Credentials& credentials) {
+  return "Basic " + base64(credentials.username + ":" + credentials.password);
 }
 
 }  // namespace
 
-std::string Response::header(std::string_view name) const {
-  for (const auto& [key, value] : headers) {
-    if (key == name) return value;
-  }
-  return {};
-}
-
 struct UpstreamClient::Impl {
+  CurlMulti& transfers;
   ClientOptions options;
-  CurlHandlePool handles{kMaxPooledHandles};
   TokenCache tokens;
   std::mutex basic_mutex;
   std::set<std::string> basic_origins;  // upstreams that asked for Basic auth
 
-  explicit Impl(ClientOptions opts) : options(std::move(opts)) {}
+  Impl(CurlMulti& multi, ClientOptions opts) : transfers(multi), options(std::move(opts)) {}
 
-  // One request/response, no redirects followed.
-  boost::system::error_code perform(const std::string& url, std::string_view method,
-                                    const std::vector<std::string>& headers,
-                                    const std::string& authorization, bool buffered, Hop& hop) {
-    CURL* handle = handles.acquire();
-    curl_easy_reset(handle);  // keeps the connection and DNS caches
-    curl_slist* list = nullptr;
-    for (const auto& header : headers) list = curl_slist_append(list, header.c_str());
-    std::string auth_line;
-    if (!authorization.empty()) {
-      auth_line = "Authorization: " + authorization;
-      list = curl_slist_append(list, auth_line.c_str());
+  // One request/response, no redirects followed. Bodies of redirects and of a 401 we will
+  // answer (retry_on_challenge) are read and dropped: they are not the answer.
+  asio::awaitable<Result<Response>> hop(std::string url, std::string method,
+                                        std::vector<std::string> headers,
+                                        std::string authorization, std::size_t max_body,
+                                        StreamSink* sink, bool retry_on_challenge) {
+    HttpRequest request;
+    request.method = method;
+    request.url = url;
+    request.headers = std::move(headers);
+    if (!authorization.empty()) request.headers.push_back("Authorization: " + authorization);
+    request.connect_timeout = options.connect_timeout;
+    request.stall_timeout = options.stall_timeout;
+    if (sink == nullptr) request.total_timeout = options.request_timeout;
+    request.max_body = max_body;
+    request.user_agent = options.user_agent;
+    request.on_head = [sink, retry_on_challenge](const Response& head) {
+      const bool redirect = is_redirect(head.status) && !head.header("location").empty();
+      if (redirect || (head.status == 401 && retry_on_challenge)) return BodyUse::kDiscard;
+      if (sink == nullptr) return BodyUse::kBuffer;
+      if (sink->on_headers && !sink->on_headers(head)) return BodyUse::kStop;
+      return BodyUse::kStream;
+    };
+    CurlMulti::TransferId id = 0;
+    if (sink != nullptr) {
+      request.on_data = [sink](std::span<const std::byte> data) { return sink->on_data(data); };
+      id = transfers.reserve_id();
+      sink->resume = [multi = &transfers, id] { multi->resume(id); };
     }
-    curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(handle, CURLOPT_SHARE, handles.share());
-    curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(handle, CURLOPT_USERAGENT, options.user_agent.c_str());
-    curl_easy_setopt(handle, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT,
-                     static_cast<long>(options.connect_timeout.count()));
-    curl_easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(handle, CURLOPT_LOW_SPEED_TIME,
-                     static_cast<long>(options.stall_timeout.count()));
-    if (buffered) {
-      curl_easy_setopt(handle, CURLOPT_TIMEOUT, static_cast<long>(options.request_timeout.count()));
-    }
-    curl_easy_setopt(handle, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (method == "HEAD") {
-      curl_easy_setopt(handle, CURLOPT_NOBODY, 1L);
-    } else {
-      curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
-    }
-    curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, &on_header);
-    curl_easy_setopt(handle, CURLOPT_HEADERDATA, &hop);
-    curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &on_body);
-    curl_easy_setopt(handle, CURLOPT_WRITEDATA, &hop);
-    CURLcode code = curl_easy_perform(handle);
-    curl_slist_free_all(list);
-    handles.release(handle);
-    hop.response.effective_url = url;
-    if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && hop.headers_refused)) return {};
-    return map_curl_error(code, hop);
+    auto result = co_await async_perform(transfers, std::move(request), id);
+    if (result) result->effective_url = url;
+    co_return result;
   }
 
   // Follows redirects by hand: the Authorization goes only to the registry's own origin.
-  Result<Response> with_redirects(const Endpoint& endpoint, std::string url,
-                                  std::string_view method,
-                                  const std::vector<std::string>& headers,
-                                  const std::string& authorization, std::size_t max_body,
-                                  StreamSink* sink, bool retry_on_challenge) {
-    const auto registry_origin = origin_of(endpoint.base_url);
+  asio::awaitable<Result<Response>> with_redirects(std::string registry_base, std::string url,
+                                                   std::string method,
+                                                   std::vector<std::string> headers,
+                                                   std::string authorization,
+                                                   std::size_t max_body, StreamSink* sink,
+                                                   bool retry_on_challenge) {
+    const auto registry_origin = origin_of(registry_base);
     for (int redirects = 0; redirects <= options.max_redirects; ++redirects) {
-      Hop hop;
-      hop.max_body = max_body;
-      hop.sink = sink;
-      hop.retry_on_challenge = retry_on_challenge;
-      bool same_origin = origin_of(url) == registry_origin;
-      auto ec = perform(url, method, headers, same_origin ? authorization : std::string(),
-                        sink == nullptr, hop);
-      if (ec) return ec;
-      if (is_redirect(hop.response.status)) {
-        auto location = hop.response.header("location");
-        if (location.empty()) return std::move(hop.response);
+      // Named first: GCC 12 destroys the temporary of a ?: inside a co_await expression twice.
+      std::string hop_authorization;
+      if (origin_of(url) == registry_origin) hop_authorization = authorization;
+      auto response = co_await hop(url, method, headers, std::move(hop_authorization), max_body,
+                                   sink, retry_on_challenge);
+      if (!response) co_return response;
+      if (is_redirect(response->status)) {
+        auto location = response->header("location");
+        if (location.empty()) co_return response;
         auto next = resolve_location(url, location);
-        if (!next) return UpstreamErrc::kProtocol;
+        if (!next) co_return Result<Response>(UpstreamErrc::kProtocol);
         url = std::move(*next);
         continue;
       }
-      return std::move(hop.response);
+      co_return response;
     }
-    return UpstreamErrc::kTooManyRedirects;
+    co_return Result<Response>(UpstreamErrc::kTooManyRedirects);
   }
 
-  Result<std::string> fetch_token(const Endpoint& endpoint, const AuthChallenge& challenge,
-                                  std::string_view scope) {
+  asio::awaitable<Result<std::string>> fetch_token(Endpoint endpoint, AuthChallenge challenge,
+                                                   std::string scope) {
     auto realm = challenge.param("realm");
     bool https_registry = endpoint.base_url.rfind("https://", 0) == 0;
     if (realm.rfind("https://", 0) != 0 && (https_registry || realm.rfind("http://", 0) != 0)) {
-      return UpstreamErrc::kInsecureRealm;
+      co_return Result<std::string>(UpstreamErrc::kInsecureRealm);
     }
     std::string url = realm + (realm.find('?') == std::string::npos ? "?" : "&");
     auto append = [&](const char* key, const std::string& value) {
@@ -260,48 +166,42 @@ struct UpstreamClient::Impl {
     };
     append("service", challenge.param("service"));
     auto wanted_scope = challenge.param("scope");
-    append("scope", wanted_scope.empty() ? std::string(scope) : wanted_scope);
+    append("scope", wanted_scope.empty() ? scope : wanted_scope);
     url.pop_back();
     std::string authorization;
-    if (endpoint.credentials) {
-      authorization =
-          "Basic " + base64(endpoint.credentials->username + ":" + endpoint.credentials->password);
-    }
+    if (endpoint.credentials) authorization = basic_authorization(*endpoint.credentials);
     // The realm is its own origin: credentials go to it directly, never to its redirects.
-    Endpoint realm_endpoint{realm, endpoint.credentials};
-    auto response = with_redirects(realm_endpoint, url, "GET", {}, authorization,
-                                   kMaxTokenResponse, nullptr, false);
-    if (!response) return response.error();
-    if (response->status != 200) return UpstreamErrc::kProtocol;
+    auto response = co_await with_redirects(realm, url, "GET", {}, authorization,
+                                            kMaxTokenResponse, nullptr, false);
+    if (!response) co_return Result<std::string>(response.error());
+    if (response->status != 200) co_return Result<std::string>(UpstreamErrc::kProtocol);
     auto doc = nlohmann::json::parse(response->body, nullptr, false);
-    if (!doc.is_object()) return UpstreamErrc::kProtocol;
+    if (!doc.is_object()) co_return Result<std::string>(UpstreamErrc::kProtocol);
     std::string token;
     if (doc.contains("token") && doc["token"].is_string()) token = doc["token"].get<std::string>();
     if (token.empty() && doc.contains("access_token") && doc["access_token"].is_string()) {
       token = doc["access_token"].get<std::string>();
     }
-    if (token.empty()) return UpstreamErrc::kProtocol;
+    if (token.empty()) co_return Result<std::string>(UpstreamErrc::kProtocol);
     long lifetime = 60;  // the spec's default and minimum
     if (doc.contains("expires_in") && doc["expires_in"].is_number_integer()) {
       lifetime = std::max(60L, doc["expires_in"].get<long>());
     }
     tokens.put(token_key(endpoint, scope), token, std::chrono::seconds(lifetime),
                TokenCache::Clock::now());
-    return token;
+    co_return Result<std::string>(std::move(token));
   }
 
-  Result<Response> request(const Endpoint& endpoint, std::string_view method,
-                           std::string_view path, const std::vector<std::string>& headers,
-                           std::size_t max_body, std::string_view scope, StreamSink* sink) {
-    const std::string url = endpoint.base_url + std::string(path);
+  asio::awaitable<Result<Response>> request(Endpoint endpoint, std::string method,
+                                            std::string path, std::vector<std::string> headers,
+                                            std::size_t max_body, std::string scope,
+                                            StreamSink* sink) {
+    const std::string url = endpoint.base_url + path;
     const std::string origin = origin_of(endpoint.base_url);
     std::string authorization;
     if (endpoint.credentials) {
       std::lock_guard lock(basic_mutex);
-      if (basic_origins.contains(origin)) {
-        authorization = "Basic " + base64(endpoint.credentials->username + ":" +
-                                          endpoint.credentials->password);
-      }
+      if (basic_origins.contains(origin)) authorization = basic_authorization(*endpoint.credentials);
     }
     // A token cached for this scope skips the 401 round trip.
     if (auto token = tokens.get(token_key(endpoint, scope), TokenCache::Clock::now())) {
@@ -309,59 +209,54 @@ struct UpstreamClient::Impl {
     }
 
     for (int attempt = 0; attempt < 2; ++attempt) {
-      auto response = with_redirects(endpoint, url, method, headers, authorization, max_body, sink,
-                                     attempt == 0);
-      if (!response || response->status != 401 || attempt == 1) return response;
+      auto response = co_await with_redirects(endpoint.base_url, url, method, headers,
+                                              authorization, max_body, sink, attempt == 0);
+      if (!response || response->status != 401 || attempt == 1) co_return response;
       auto challenges = parse_www_authenticate(response->header("www-authenticate"));
-      const AuthChallenge* bearer = nullptr;
-      const AuthChallenge* basic = nullptr;
+      std::optional<AuthChallenge> bearer;
+      bool basic = false;
       for (const auto& c : challenges) {
-        if (c.scheme == "bearer" && bearer == nullptr) bearer = &c;
-        if (c.scheme == "basic" && basic == nullptr) basic = &c;
+        if (c.scheme == "bearer" && !bearer) bearer = c;
+        if (c.scheme == "basic") basic = true;
       }
-      if (bearer != nullptr) {
-        auto token = fetch_token(endpoint, *bearer, scope);
-        if (!token) return token.error();
+      if (bearer) {
+        auto token = co_await fetch_token(endpoint, *bearer, scope);
+        if (!token) co_return Result<Response>(token.error());
         authorization = "Bearer " + *token;
-      } else if (basic != nullptr && endpoint.credentials) {
+      } else if (basic && endpoint.credentials) {
         {
           std::lock_guard lock(basic_mutex);
           basic_origins.insert(origin);
         }
-        authorization = "Basic " + base64(endpoint.credentials->username + ":" +
-                                          endpoint.credentials->password);
+        authorization = basic_authorization(*endpoint.credentials);
       } else {
         // No way to authenticate: repeat once without retry so the 401 reaches the caller.
-        return with_redirects(endpoint, url, method, headers, authorization, max_body, sink,
-                              false);
+        co_return co_await with_redirects(endpoint.base_url, url, method, headers, authorization,
+                                          max_body, sink, false);
       }
     }
-    return UpstreamErrc::kProtocol;  // unreachable: the loop returns on attempt 1
-  }
-
-  // Keyed by our scope: the registry's challenge may spell it differently, but for one
-  // upstream and one repository it always grants the same thing.
-  static std::string token_key(const Endpoint& endpoint, std::string_view scope) {
-    return endpoint.base_url + " " + std::string(scope);
+    co_return Result<Response>(UpstreamErrc::kProtocol);  // unreachable: attempt 1 returns
   }
 };
 
-UpstreamClient::UpstreamClient(ClientOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {}
+UpstreamClient::UpstreamClient(CurlMulti& transfers, ClientOptions options)
+    : impl_(std::make_unique<Impl>(transfers, std::move(options))) {}
 
 UpstreamClient::~UpstreamClient() = default;
 
-Result<Response> UpstreamClient::fetch(const Endpoint& endpoint, std::string_view method,
-                                       std::string_view path,
-                                       const std::vector<std::string>& headers,
-                                       std::size_t max_body, std::string_view scope) {
-  return impl_->request(endpoint, method, path, headers, max_body, scope, nullptr);
+asio::awaitable<Result<Response>> UpstreamClient::fetch(Endpoint endpoint, std::string method,
+                                                        std::string path,
+                                                        std::vector<std::string> headers,
+                                                        std::size_t max_body, std::string scope) {
+  co_return co_await impl_->request(std::move(endpoint), std::move(method), std::move(path),
+                                    std::move(headers), max_body, std::move(scope), nullptr);
 }
 
-Result<Response> UpstreamClient::stream(const Endpoint& endpoint, std::string_view path,
-                                        const std::vector<std::string>& headers,
-                                        std::string_view scope, StreamSink& sink) {
-  return impl_->request(endpoint, "GET", path, headers, 0, scope, &sink);
+asio::awaitable<Result<Response>> UpstreamClient::stream(Endpoint endpoint, std::string path,
+                                                         std::vector<std::string> headers,
+                                                         std::string scope, StreamSink& sink) {
+  co_return co_await impl_->request(std::move(endpoint), "GET", std::move(path),
+                                    std::move(headers), 0, std::move(scope), &sink);
 }
 
 }  // namespace regmirror::proxy::upstream

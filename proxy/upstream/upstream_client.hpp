@@ -1,11 +1,11 @@
 #pragma once
-// A blocking HTTP client for registries, on libcurl: connection reuse, timeouts, the bearer
-// token dance (token cached per scope until expiry), Basic auth, and redirects followed by hand
-// so that the registry's Authorization never reaches another host.
+// The HTTP client for registries, on the shared transfer thread (CurlMulti): connection reuse,
+// timeouts, the bearer token dance (token cached per scope until expiry), Basic auth, and
+// redirects followed by hand so that the registry's Authorization never reaches another host.
 //
-// Thread-safety: every method may be called from any thread at once. Calls block for network
-// I/O: call them from worker threads, never from the network threads.
-#include <boost/system/result.hpp>
+// Every call is a coroutine that suspends while the transfer runs on the transfer thread and
+// resumes on the caller's executor; many run at once, none holds a thread.
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -14,13 +14,13 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
+
+#include "proxy/upstream/http_exchange.hpp"
 
 namespace regmirror::proxy::upstream {
 
-template <class T>
-using Result = boost::system::result<T>;
+class CurlMulti;
 
 struct Credentials {
   std::string username;
@@ -33,16 +33,6 @@ struct Endpoint {
   std::optional<Credentials> credentials;
 };
 
-struct Response {
-  long status = 0;
-  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased; final hop only
-  std::string body;
-  std::string effective_url;
-
-  // First value of a header (name lower-case), or "".
-  std::string header(std::string_view name) const;
-};
-
 struct ClientOptions {
   std::chrono::seconds connect_timeout{10};
   std::chrono::seconds stall_timeout{30};     // less than 1 byte/s for this long aborts
@@ -52,16 +42,19 @@ struct ClientOptions {
 };
 
 // Receives a streamed body. on_headers is called once, for the final response (after auth and
-// redirects), before any data; returning false ends the transfer with kAborted unless the
-// response has no body. on_data returning false aborts too.
+// redirects), before any data; returning false ends the transfer without an error (the caller
+// looks at the status). on_data may return kPause when it cannot take a chunk now; it then
+// calls `resume()` (set by the client before the transfer starts) when it can. Both run on the
+// transfer thread.
 struct StreamSink {
   std::function<bool(const Response&)> on_headers;
-  std::function<bool(std::span<const std::byte>)> on_data;
+  std::function<SinkAction(std::span<const std::byte>)> on_data;
+  std::function<void()> resume;  // filled in by UpstreamClient::stream
 };
 
 class UpstreamClient {
  public:
-  explicit UpstreamClient(ClientOptions options = {});
+  UpstreamClient(CurlMulti& transfers, ClientOptions options = {});
   ~UpstreamClient();
   UpstreamClient(const UpstreamClient&) = delete;
   UpstreamClient& operator=(const UpstreamClient&) = delete;
@@ -69,14 +62,15 @@ class UpstreamClient {
   // GET or HEAD `path` ("/v2/library/alpine/manifests/3.19") and buffer the body up to
   // `max_body` bytes. `scope` is the token scope to ask for ("repository:library/alpine:pull").
   // A non-2xx status is a Response, not an error; errors are transport failures.
-  Result<Response> fetch(const Endpoint& endpoint, std::string_view method, std::string_view path,
-                         const std::vector<std::string>& headers, std::size_t max_body,
-                         std::string_view scope);
+  boost::asio::awaitable<Result<Response>> fetch(Endpoint endpoint, std::string method,
+                                                 std::string path,
+                                                 std::vector<std::string> headers,
+                                                 std::size_t max_body, std::string scope);
 
-  // GET `path` streaming the final response's body into `sink`.
-  Result<Response> stream(const Endpoint& endpoint, std::string_view path,
-                          const std::vector<std::string>& headers, std::string_view scope,
-                          StreamSink& sink);
+  // GET `path` streaming the final response's body into `sink` (which must outlive the call).
+  boost::asio::awaitable<Result<Response>> stream(Endpoint endpoint, std::string path,
+                                                  std::vector<std::string> headers,
+                                                  std::string scope, StreamSink& sink);
 
  private:
   struct Impl;

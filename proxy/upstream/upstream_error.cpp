@@ -7,23 +7,27 @@ namespace {
 
 class UpstreamCategory final : public boost::system::error_category {
  public:
-  const char* name() const noexcept override { return "regmirror.upstream"; }
+  const char* name() const noexcept override { return "regmirror.http"; }
   std::string message(int value) const override {
     switch (static_cast<UpstreamErrc>(value)) {
       case UpstreamErrc::kConnect:
-        return "cannot connect to upstream";
+        return "cannot connect (refused, DNS or TLS failure)";
       case UpstreamErrc::kTimeout:
-        return "upstream timed out";
+        return "timed out";
+      case UpstreamErrc::kBroken:
+        return "connection broke mid-transfer";
       case UpstreamErrc::kTooLarge:
-        return "upstream response too large";
+        return "response too large";
       case UpstreamErrc::kProtocol:
-        return "upstream protocol error";
+        return "protocol error (malformed answer)";
       case UpstreamErrc::kAborted:
         return "transfer aborted";
       case UpstreamErrc::kTooManyRedirects:
         return "too many redirects";
       case UpstreamErrc::kInsecureRealm:
         return "token realm is not https for an https registry";
+      case UpstreamErrc::kCircuitOpen:
+        return "upstream skipped: failing recently (circuit open)";
     }
     return "unknown upstream error";
   }

@@ -6,13 +6,15 @@
 namespace regmirror::proxy::upstream {
 
 enum class UpstreamErrc {
-  kConnect = 1,       // DNS, refused, TLS handshake: try the next upstream
+  kConnect = 1,       // DNS, refused, TLS handshake, reset before the answer: try the next
   kTimeout,           // connect/read timeout or stalled transfer
+  kBroken,            // the connection broke in the middle of the body (resumable)
   kTooLarge,          // body over the caller's limit (e.g. a manifest over 4 MiB)
   kProtocol,          // malformed HTTP, bad redirect, unusable token response
   kAborted,           // the caller's sink stopped the transfer
   kTooManyRedirects,
   kInsecureRealm,     // a token realm that is http while the registry is https
+  kCircuitOpen,       // not tried: the upstream failed recently and is cooling down
 };
 
 const boost::system::error_category& upstream_category() noexcept;

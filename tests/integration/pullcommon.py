@@ -219,6 +219,16 @@ def push_tag(reg: Registry, repo: str, tag: str, manifest_bytes: bytes, media_ty
         raise RuntimeError(f"PUT {repo}:{tag} -> {st} {body[:300]!r}")
 
 
+def wait_upstream_healthy(rm: Regmirror, probe_path: str, timeout: float = 45.0) -> None:
+    """After an outage the mirror skips the upstream until a probe finds it back (circuit
+    breaker, a few seconds): poll ``probe_path`` (a request that must reach the upstream,
+    e.g. tags/list) until it answers 200 from the upstream (not STALE)."""
+    def fresh():
+        st, h, _ = rm.get(probe_path, timeout=30)
+        return st == 200 and h.get("x-cache") != "STALE"
+    proc.wait_until(fresh, timeout, interval=0.25, what=f"{probe_path} answered by the upstream again")
+
+
 def log_tail(rm: Regmirror, n: int = 3000) -> str:
     return "\n--- regmirror log tail ---\n" + rm.logs()[-n:]
 

@@ -17,7 +17,7 @@ import unittest
 
 from pullcommon import (ACCEPT, BIN, MIB, CountingProxy, Regmirror, Registry, blob_file, files_named,
                         files_under, invalid_committed_blobs, log_tail, mirror_config, need_binary,
-                        oci_codes, oci_layout, proc, sha, stream_get, tmpdir)
+                        oci_codes, oci_layout, proc, sha, stream_get, tmpdir, wait_upstream_healthy)
 
 
 @need_binary
@@ -104,10 +104,44 @@ class TestIntegrity(unittest.TestCase):
         self.assertGreaterEqual(layer.size, 4 * MIB)
         self.blob_roundtrip_after_fault(layer, lambda: self.px.corrupt_blob(layer.digest), "corrupt 4 MiB")
 
-    def test_short_upstream_body(self):
+    def test_short_upstream_body_is_resumed_from_the_byte_reached(self):
+        # Every upstream answer is cut after 100 KiB: the mirror continues each time with a
+        # closed Range request from the byte reached, and the client gets every byte right.
         layer = self.img.layers[2]
-        self.blob_roundtrip_after_fault(
-            layer, lambda: self.px.cut_after(100 * 1024, "/blobs/" + layer.digest), "cut after 100 KiB")
+        path = f"/v2/library/integ/blobs/{layer.digest}"
+        rx = "/blobs/" + layer.digest
+        self.px.reset()
+        self.px.cut_after(100 * 1024, rx)
+        r = stream_get(self.rm.port, path, timeout=60)
+        self.assertEqual((r.status, r.error, r.nbytes, r.digest), (200, None, layer.size, layer.digest),
+                         f"{r}{log_tail(self.rm)}")
+        gets = self.px.requests("GET", rx)
+        self.assertEqual(len(gets), -(-layer.size // (100 * 1024)), [g.headers.get("range") for g in gets])
+        self.assertNotIn("range", gets[0].headers)
+        for i, g in enumerate(gets[1:], 1):
+            self.assertEqual(g.headers.get("range"), f"bytes={i * 100 * 1024}-{layer.size - 1}")
+        self.assertLessEqual(sum(g.body_bytes for g in gets), layer.size)
+        self.rm.wait_log(rf"event=blob_cached\b.*{layer.digest}")
+        self.assertEqual(oci_layout.file_digest(blob_file(self.rm.data_dir, layer.digest)), layer.digest)
+        self.assertIn("event=blob_transfer_resumed", self.rm.logs())
+
+    def test_upstream_cutting_before_any_byte_fails_cleanly(self):
+        # No progress at all (every answer cut after its head): bounded retries, then a short
+        # body for the client, nothing cached, and the next request starts afresh.
+        layer = self.img.layers[0]
+        with Regmirror(BIN, mirror_config(self.px.url)) as rm:
+            rx = "/blobs/" + layer.digest
+            self.px.reset()
+            self.px.cut_after(0, rx)
+            r = stream_get(rm.port, f"/v2/library/integ/blobs/{layer.digest}", timeout=60)
+            self.assertFalse(r.complete and r.digest == layer.digest, r)
+            rm.wait_log(rf"event=blob_download_failed\b.*{layer.digest}")
+            self.assertFalse(os.path.exists(blob_file(rm.data_dir, layer.digest)))
+            self.assertLessEqual(self.px.count("GET", rx), 6)
+            self.px.clear_faults()
+            wait_upstream_healthy(rm, "/v2/library/integ/tags/list")  # its circuit opened
+            r = stream_get(rm.port, f"/v2/library/integ/blobs/{layer.digest}", timeout=60)
+            self.assertEqual((r.status, r.digest), (200, layer.digest), f"{r}{log_tail(rm)}")
 
     def test_corrupt_config_blob(self):
         cfg = self.img.config

@@ -16,7 +16,7 @@ import time
 import unittest
 
 from pullcommon import (ACCEPT, BIN, CountingProxy, Regmirror, Registry, log_tail, mirror_config,
-                        need_binary, oci_codes, oci_layout, push_tag, sha, skopeo, tmpdir)
+                        need_binary, oci_codes, oci_layout, push_tag, sha, skopeo, tmpdir, wait_upstream_healthy)
 
 TTL = 1
 
@@ -52,6 +52,11 @@ class TestOutage(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def setUp(self):
+        # Cleanups run last-in first-out: faults are cleared, then the mirrors see the
+        # upstream back (their circuits close) before the next test starts.
+        for rm in (self.rm_short, self.rm_long):
+            self.addCleanup(wait_upstream_healthy, rm, "/v2/library/alpine/tags/list")
+        self.addCleanup(self.px.up)
         self.addCleanup(self.px.clear_faults)
 
     def expire_tags(self):
@@ -120,8 +125,10 @@ class TestOutage(unittest.TestCase):
         st, h, _ = self.rm_short.get("/v2/library/alpine/manifests/3.19", headers=ACCEPT)
         self.assertEqual((st, h.get("x-cache")), (200, "STALE"))
         self.px.up()
-        # back up: an uncached tag now pulls, the cached tag is revalidated (no longer STALE)
+        # back up: once a probe finds the upstream again (circuit breaker), an uncached tag
+        # pulls and the cached tag is revalidated (no longer STALE)
         # (tag mv2, not 3.20: 3.20 must stay uncached for the other tests)
+        wait_upstream_healthy(self.rm_short, "/v2/library/alpine/tags/list")
         st, h, body = self.rm_short.get("/v2/library/alpine/manifests/mv2", headers=ACCEPT)
         self.assertEqual((st, sha(body)), (200, self.mv2.digest), log_tail(self.rm_short))
         st, h, _ = self.rm_short.get("/v2/library/alpine/manifests/3.19", headers=ACCEPT)

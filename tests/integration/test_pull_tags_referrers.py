@@ -17,7 +17,7 @@ import unittest
 from urllib.parse import parse_qs, urlsplit
 
 from pullcommon import (ACCEPT, BIN, CountingProxy, Regmirror, Registry, log_tail, mirror_config,
-                        need_binary, oci_codes, oci_layout, push_tag, sha, tmpdir)
+                        need_binary, oci_codes, oci_layout, push_tag, sha, tmpdir, wait_upstream_healthy)
 
 TAGS = ["1.0", "1.1", "2.0", "alpha", "beta", "latest", "v1", "v2", "zeta"]
 LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
@@ -133,6 +133,8 @@ class TestTagsAndReferrers(unittest.TestCase):
         self.assertEqual(st, 503, body[:300])
         self.assertIn("UNAVAILABLE", oci_codes(body))
         self.assertLess(time.monotonic() - t0, 15)
+        self.px.up()
+        wait_upstream_healthy(self.rm, "/v2/library/many/tags/list")
 
     def test_tags_of_missing_repo_404(self):
         st, h, body = self.rm.get("/v2/library/nosuchrepo/tags/list")

@@ -1,0 +1,27 @@
+#pragma once
+// The one error model of the registry layer: what went wrong, as the OCI error the client gets
+// (mapped to HTTP status and body in oci_error.cpp, the only place), with a message that names
+// the repository, reference or digest, and Retry-After when an upstream asked for one.
+// Services return Answer<T>; the handler turns an error into the response.
+#include <boost/system/result.hpp>
+#include <string>
+
+#include "proxy/registry/oci_error.hpp"
+
+namespace regmirror::proxy::registry {
+
+struct RegistryError {
+  OciError code = OciError::kInternal;
+  std::string message;  // never carries secrets
+  std::string retry_after;
+};
+
+template <class T>
+using Answer = boost::system::result<T, RegistryError>;
+
+inline RegistryError registry_error(OciError code, std::string message,
+                                    std::string retry_after = {}) {
+  return RegistryError{code, std::move(message), std::move(retry_after)};
+}
+
+}  // namespace regmirror::proxy::registry
