@@ -23,6 +23,9 @@ Commands:
   pin REF            keep REF (e.g. k8s.gcr.io/pause:3.2) and all its blobs forever; REF must be
                      cached already (pull or seed it first)
   unpin REF          let REF be evicted again
+  forget REF         drop one cached tag (REPO:TAG): the next pull asks the upstream again; a
+                     pinned tag must be unpinned first
+  upstreams          each upstream's circuit breaker: closed, open (skipped) or half-open
   gc                 evict least-recently-used unpinned blobs now, down to max_cache_bytes
   gc --s3 --older-than AGE
                      S3 retention (storage.s3): delete bucket blobs last written more than AGE
@@ -138,7 +141,8 @@ int run_cache_command(const std::vector<std::string>& args) {
     }
   }
   if (positional.empty()) {
-    std::cerr << "regmirror cache: missing command: ls, pin, unpin, gc or verify (see --help)\n";
+    std::cerr << "regmirror cache: missing command: ls, pin, unpin, forget, upstreams, gc or "
+                 "verify (see --help)\n";
     return 2;
   }
   auto base = normalize_base_url(admin);
@@ -147,11 +151,12 @@ int run_cache_command(const std::vector<std::string>& args) {
     return 2;
   }
   const auto& command = positional[0];
-  bool takes_ref = command == "pin" || command == "unpin";
-  bool known = takes_ref || command == "ls" || command == "gc" || command == "verify";
+  bool takes_ref = command == "pin" || command == "unpin" || command == "forget";
+  bool known = takes_ref || command == "ls" || command == "gc" || command == "verify" ||
+               command == "upstreams";
   if (!known) {
     std::cerr << "regmirror cache: unknown command '" << command
-              << "' (ls, pin, unpin, gc, verify)\n";
+              << "' (ls, pin, unpin, forget, upstreams, gc, verify)\n";
     return 2;
   }
   if (positional.size() != (takes_ref ? 2U : 1U)) {
@@ -178,6 +183,10 @@ int run_cache_command(const std::vector<std::string>& args) {
                           json{{"ref", positional[1]}}.dump());
   } else if (command == "unpin") {
     answer = http.request("DELETE", base + "/admin/pins?ref=" + percent_encode(positional[1]));
+  } else if (command == "forget") {
+    answer = http.request("DELETE", base + "/admin/tags?ref=" + percent_encode(positional[1]));
+  } else if (command == "upstreams") {
+    answer = http.request("GET", base + "/admin/upstreams");
   } else if (command == "gc" && s3) {
     answer = http.request("POST", base + "/admin/gc?s3=1&older_than_seconds=" +
                                       std::to_string(*older_than),
@@ -209,6 +218,19 @@ int run_cache_command(const std::vector<std::string>& args) {
     std::cout << ")\n";
   } else if (command == "unpin") {
     std::cout << "unpinned " << doc.value("ref", std::string()) << "\n";
+  } else if (command == "forget") {
+    std::cout << "forgot " << doc.value("ref", std::string()) << " (was "
+              << doc.value("digest", std::string()) << ")\n";
+  } else if (command == "upstreams") {
+    for (const auto& u : doc.value("upstreams", json::array())) {
+      std::cout << u.value("registry", std::string()) << "  " << u.value("upstream", std::string())
+                << "  " << u.value("state", std::string());
+      if (u.value("consecutive_failures", 0) > 0) {
+        std::cout << "  failures=" << u.value("consecutive_failures", 0);
+      }
+      if (u.value("retry_in_ms", 0) > 0) std::cout << "  retry_in=" << u.value("retry_in_ms", 0) << "ms";
+      std::cout << "\n";
+    }
   } else if (command == "gc" && s3) {
     auto removed = doc.value("removed", json::array());
     std::uint64_t freed = 0;

@@ -346,7 +346,8 @@ int run_serve_command(const std::vector<std::string>& args) {
   // Neither is allowed to keep the mirror from serving pulls: failures are logged.
   std::vector<std::unique_ptr<proxy::server::HttpServer>> side_servers;
   proxy::registry::AdminHandler admin(proxy::registry::AdminHandlerParts{
-      &cfg, &routes, blobs->get(), metadata->get(), &evictor, &index_pool, tier.get()});
+      &cfg, &routes, blobs->get(), metadata->get(), &evictor, &index_pool, tier.get(), &chains,
+      &hot_manifests});
   auto metrics_parts = parts;
   metrics_parts.serve_metrics = true;
   proxy::registry::RegistryHandler metrics_handler(metrics_parts);

@@ -17,7 +17,9 @@
 #include "proxy/logging/logger.hpp"
 #include "proxy/s3/bucket_retention.hpp"
 #include "proxy/s3/s3_tier.hpp"
+#include "proxy/registry/hot_manifest_cache.hpp"
 #include "proxy/registry/image_reference.hpp"
+#include "proxy/registry/upstream_chain.hpp"
 #include "proxy/registry/request_target.hpp"
 #include "proxy/server/offload.hpp"
 
@@ -250,6 +252,49 @@ Reply pin(const AdminHandlerParts& parts, const std::string& body) {
                                       {"digests", record.digests.size()},
                                       {"bytes", bytes},
                                       {"missing_blobs", missing}}};
+}
+
+Reply forget_tag(const AdminHandlerParts& parts, const std::string& text) {
+  std::string why;
+  auto ref = resolve_ref(*parts.routes, text, why);
+  if (!ref) return fail(http::status::bad_request, why);
+  if (ref->tag.empty() || !ref->digest.empty()) {
+    return fail(http::status::bad_request, "forget takes a tag (REPO:TAG), got " + text);
+  }
+  auto pin = parts.metadata->get_pin(ref->key);
+  if (!pin) return fail(http::status::internal_server_error, "reading pin: " + pin.error().message());
+  if (*pin) return fail(http::status::conflict, ref->key + " is pinned: unpin it first");
+  auto existing = parts.metadata->get_tag(ref->tag_key);
+  if (!existing) {
+    return fail(http::status::internal_server_error, "reading tag: " + existing.error().message());
+  }
+  if (!*existing) return fail(http::status::not_found, "not in the cache: " + ref->key);
+  if (auto removed = parts.metadata->delete_tag(ref->tag_key); !removed) {
+    return fail(http::status::internal_server_error, "removing tag: " + removed.error().message());
+  }
+  if (parts.hot != nullptr) {
+    parts.hot->drop_tag(HotManifestCache::tag_key(ref->tag_key.registry, ref->tag_key.repository,
+                                                  ref->tag_key.tag));
+  }
+  logging::info("admin_forget", {{"ref", ref->key}, {"digest", (*existing)->digest}});
+  return Reply{http::status::ok, json{{"ref", ref->key}, {"digest", (*existing)->digest}}};
+}
+
+Reply upstream_states(const AdminHandlerParts& parts) {
+  json out = json::array();
+  if (parts.chains != nullptr) {
+    for (const auto& [name, chain] : *parts.chains) {
+      for (std::size_t i = 0; i < chain->size(); ++i) {
+        const auto& circuit = chain->circuit(i);
+        out.push_back({{"registry", name},
+                       {"upstream", chain->upstream_url(i)},
+                       {"state", std::string(upstream::circuit_state_name(circuit.state()))},
+                       {"consecutive_failures", circuit.consecutive_failures()},
+                       {"retry_in_ms", circuit.retry_in_ms()}});
+      }
+    }
+  }
+  return Reply{http::status::ok, json{{"upstreams", out}}};
 }
 
 Reply unpin(const AdminHandlerParts& parts, const std::string& text) {
@@ -521,6 +566,22 @@ class AdminRequest {
         Reply answer = co_await server::offload(*parts_.workers, std::move(job));
         co_return co_await reply(std::move(answer));
       }
+    }
+    if (path == "/admin/tags" && method == http::verb::delete_) {
+      auto ref = query_param(target, "ref");
+      if (!ref || ref->empty()) {
+        Reply answer = fail(http::status::bad_request, "missing ?ref=");
+        co_return co_await reply(std::move(answer));
+      }
+      auto job = [parts, text = std::move(*ref)] { return forget_tag(*parts, text); };
+      {
+        Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+        co_return co_await reply(std::move(answer));
+      }
+    }
+    if (path == "/admin/upstreams" && method == http::verb::get) {
+      Reply answer = upstream_states(parts_);
+      co_return co_await reply(std::move(answer));
     }
     if (path == "/admin/gc" && method == http::verb::post && query_param(target, "s3")) {
       auto age = query_param(target, "older_than_seconds");

@@ -14,8 +14,14 @@
 //   POST   /admin/import                manifests (digest, media type), tags and pins of an
 //                                       offline bundle; applied atomically, and only once every
 //                                       blob they reference is present
+//   DELETE /admin/tags?ref=R            forget one cached tag (the next pull asks upstream);
+//                                       refused for a pinned tag (unpin it first)
+//   GET    /admin/upstreams             each upstream's circuit: state, failures, retry time
 // Blocking work (disk, RocksDB, hashing) runs on `workers`, never on the network threads.
 #include <boost/asio/thread_pool.hpp>
+#include <map>
+#include <memory>
+#include <string>
 
 #include "proxy/server/connection.hpp"
 
@@ -35,6 +41,9 @@ struct S3Tier;
 
 namespace regmirror::proxy::registry {
 
+class UpstreamChain;
+class HotManifestCache;
+
 struct AdminHandlerParts {
   const config::Config* config = nullptr;
   const config::RoutingTable* routes = nullptr;  // resolves "docker.io/library/alpine:3.19"
@@ -43,6 +52,8 @@ struct AdminHandlerParts {
   cache::Evictor* evictor = nullptr;            // the same one the background thread runs
   boost::asio::thread_pool* workers = nullptr;  // for blocking work
   s3::S3Tier* s3 = nullptr;                     // storage.s3, for bucket retention (gc?s3=1)
+  const std::map<std::string, std::unique_ptr<UpstreamChain>>* chains = nullptr;  // by registry
+  HotManifestCache* hot = nullptr;  // forgotten tags leave it too
 };
 
 class AdminHandler final : public server::Handler {

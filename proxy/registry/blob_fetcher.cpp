@@ -182,6 +182,7 @@ asio::awaitable<std::string> BlobFetcher::fetch_upstream(std::shared_ptr<BlobDow
     bool refused = false;
     upstream::StreamSink sink;
     sink.on_headers = [&](const upstream::Response& response) {
+      if (t.answered) t.answered();
       status = response.status;
       if (status == 429) retry_after = response.header("retry-after");
       if (status == 206 && offset > 0) {

@@ -176,7 +176,8 @@ asio::awaitable<boost::system::result<std::size_t, WalkFailure>> UpstreamChain::
       }
     }
     auto& circuit = *circuits_[i];
-    if (!circuit.allow()) {
+    const auto attempt_id = circuit.allow();
+    if (attempt_id == 0) {
       ++failure.tried;
       failure.last = url + ": " + boost::system::error_code(upstream::UpstreamErrc::kCircuitOpen).message();
       metrics_.upstream_skipped(registry_.name, url);
@@ -184,11 +185,12 @@ asio::awaitable<boost::system::result<std::size_t, WalkFailure>> UpstreamChain::
     }
     ++failure.tried;
     const auto before = circuit.state();
+    t->answered = [&circuit, attempt_id] { circuit.answered(attempt_id); };
     auto verdict = co_await attempt(*t);
     if (verdict.upstream_fault) {
-      circuit.record_failure(verdict.slow);
+      circuit.record_failure(attempt_id, verdict.slow);
     } else {
-      circuit.record_success();
+      circuit.record_success(attempt_id);
     }
     const auto after = circuit.state();
     log_circuit_change(registry_.name, url, before, after, verdict.detail);

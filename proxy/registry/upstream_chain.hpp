@@ -33,6 +33,9 @@ struct UpstreamTarget {
   const upstream::Endpoint* endpoint = nullptr;
   std::string repository;
   std::string scope;
+  // Set by walk(): a streaming attempt calls it once the upstream's answer head arrived (the
+  // circuit breaker then no longer counts it as waiting on a possible black hole). Any thread.
+  std::function<void()> answered;
 };
 
 // How one attempt on one upstream went, as the walk needs to know it.

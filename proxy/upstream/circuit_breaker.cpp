@@ -27,34 +27,55 @@ CircuitBreaker::CircuitBreaker(CircuitOptions options, Clock clock)
   if (options_.failure_threshold == 0) options_.failure_threshold = 1;
 }
 
-bool CircuitBreaker::allow() {
+CircuitBreaker::Attempt CircuitBreaker::allow() {
   std::lock_guard lock(mutex_);
+  const auto now = clock_();
   switch (state_) {
     case CircuitState::kClosed:
-      return true;
+      // Someone has been waiting too long for an answer: do not pile onto a black hole.
+      if (!waiting_.empty()) {
+        auto oldest = std::min_element(waiting_.begin(), waiting_.end(), [](const auto& a, const auto& b) {
+          return a.second < b.second;
+        });
+        if (now - oldest->second >= options_.slow_after.count()) return 0;
+      }
+      break;
     case CircuitState::kOpen:
-      if (clock_() < open_until_) return false;
+      if (now < open_until_) return 0;
       state_ = CircuitState::kHalfOpen;
       probe_in_flight_ = true;
-      return true;
+      break;
     case CircuitState::kHalfOpen:
-      if (probe_in_flight_) return false;
+      if (probe_in_flight_) return 0;
       probe_in_flight_ = true;
-      return true;
+      break;
   }
-  return true;
+  const Attempt attempt = next_attempt_++;
+  waiting_.emplace(attempt, now);
+  return attempt;
 }
 
-void CircuitBreaker::record_success() {
+void CircuitBreaker::answered(Attempt attempt) {
   std::lock_guard lock(mutex_);
+  waiting_.erase(attempt);
+}
+
+void CircuitBreaker::record_success(Attempt attempt) {
+  std::lock_guard lock(mutex_);
+  waiting_.erase(attempt);
   state_ = CircuitState::kClosed;
   failures_ = 0;
   current_open_ms_ = 0;
   probe_in_flight_ = false;
 }
 
-void CircuitBreaker::record_failure(bool slow) {
+void CircuitBreaker::record_failure(Attempt attempt, bool slow) {
   std::lock_guard lock(mutex_);
+  std::int64_t waited = 0;
+  if (auto it = waiting_.find(attempt); it != waiting_.end()) {
+    waited = clock_() - it->second;
+    waiting_.erase(it);
+  }
   ++failures_;
   if (slow) failures_ = std::max(failures_, options_.failure_threshold);
   const bool probe_failed = state_ == CircuitState::kHalfOpen;
@@ -65,6 +86,8 @@ void CircuitBreaker::record_failure(bool slow) {
                                                            options_.max_open.count())
                                   : options_.open_for.count();
   if (current_open_ms_ <= 0) current_open_ms_ = options_.open_for.count();
+  // An upstream that costs a whole timeout per try is tried no more often than that.
+  if (slow) current_open_ms_ = std::clamp<std::int64_t>(waited, current_open_ms_, options_.max_open.count());
   state_ = CircuitState::kOpen;
   open_until_ = clock_() + current_open_ms_;
   probe_in_flight_ = false;

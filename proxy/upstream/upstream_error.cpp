@@ -27,7 +27,7 @@ class UpstreamCategory final : public boost::system::error_category {
       case UpstreamErrc::kInsecureRealm:
         return "token realm is not https for an https registry";
       case UpstreamErrc::kCircuitOpen:
-        return "upstream skipped: failing recently (circuit open)";
+        return "skipped: failing recently or not answering (circuit open)";
     }
     return "unknown upstream error";
   }

@@ -26,9 +26,12 @@ the next N matching requests only, ``None`` = until ``clear_faults()``):
   delay(seconds, regex)          sleep before forwarding
   throttle(bytes_per_sec, regex) slow body
   cut_after(nbytes, regex)       send headers + nbytes of body, then drop the connection
-  down(mode="refuse"|"close") / up()   refuse = listener closed (ECONNREFUSED);
-                                 close = accept then close without answering.
+  ignore_range(regex)            drop the Range header (the upstream answers 200, whole)
+  down(mode="refuse"|"close"|"hang") / up()   refuse = listener closed (ECONNREFUSED);
+                                 close = accept then close without answering; hang = a black
+                                 hole: accept, read, never answer (until up()).
                                  Either way open keep-alive connections are cut.
+  ``connections`` counts the TCP connections accepted (a black hole's included).
 """
 
 from __future__ import annotations
@@ -99,6 +102,8 @@ class CountingProxy:
         self._rules: List[_Rule] = []
         self._conns: "set[socket.socket]" = set()
         self._mode = "up"
+        self.connections = 0
+        self.connection_times: List[float] = []
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
         self.port = port or 0
@@ -161,8 +166,9 @@ class CountingProxy:
                 pass
 
     def down(self, mode: str = "refuse") -> None:
-        """Simulate an outage. refuse: close the listener; close: accept and hang up at once."""
-        if mode not in ("refuse", "close"):
+        """Simulate an outage. refuse: close the listener; close: accept and hang up at once;
+        hang: accept and never answer (a black hole)."""
+        if mode not in ("refuse", "close", "hang"):
             raise ValueError(mode)
         with self._lock:
             self._mode = mode
@@ -265,6 +271,11 @@ class CountingProxy:
         """Send matching response bodies at about ``bytes_per_sec``."""
         self._add("throttle", path_regex, method, times, rate=max(1, int(bytes_per_sec)))
 
+    def ignore_range(self, path_regex: str = "", method: Optional[str] = "GET",
+                     times: Optional[int] = None) -> None:
+        """Forward matching requests without their Range header (a whole 200 comes back)."""
+        self._add("ignore_range", path_regex, method, times)
+
     def cut_after(self, nbytes: int, path_regex: str = "", method: Optional[str] = "GET",
                   times: Optional[int] = None) -> None:
         """Send headers (full Content-Length) and ``nbytes`` of body, then close the connection."""
@@ -299,6 +310,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         super().setup()
         with self.proxy._lock:
             self.proxy._conns.add(self.connection)
+            self.proxy.connections += 1
+            self.proxy.connection_times.append(time.monotonic())
 
     def finish(self):
         try:
@@ -308,6 +321,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.proxy._conns.discard(self.connection)
 
     def handle_one_request(self):
+        if self.proxy._mode == "hang":
+            # A black hole: take the request, never answer, until up() or the client gives up.
+            while self.proxy._mode == "hang":
+                try:
+                    self.connection.settimeout(0.2)
+                    if self.connection.recv(65536) == b"":
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+            self.close_connection = True
+            return
         if self.proxy._mode != "up":
             self.close_connection = True
             try:
@@ -382,6 +408,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
         # repeated request headers (several Accept lines from Go clients) are joined, not dropped
         out_headers = {k: v for k, v in hdrs.items() if k not in HOP_BY_HOP and k != "content-length"}
+        if "ignore_range" in rules:
+            out_headers.pop("range", None)
         if body is not None:
             out_headers["Content-Length"] = str(len(body))
         conn = http.client.HTTPConnection(p._up_host, p._up_port, timeout=60)
