@@ -1,6 +1,7 @@
 #include "proxy/app/serve_command.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -187,6 +188,12 @@ int run_serve_command(const std::vector<std::string>& args) {
   }
 
   namespace logging = proxy::logging;
+  // Thousands of kept-alive node connections need descriptors: take the hard limit (what an
+  // operator grants with LimitNOFILE or ulimit -Hn), not the 1024 soft default.
+  if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   logging::set_format(cfg.log_format == config::LogFormat::kJson ? logging::Format::kJson
                                                                  : logging::Format::kText);
   const fs::path data_dir = cfg.data_dir;

@@ -28,6 +28,9 @@ using tcp = asio::ip::tcp;
 struct HttpServer::Impl {
   Handler& handler;
   ServerOptions options;
+  // Accepting has a thread of its own: a network thread busy encrypting or copying never
+  // delays the next connection's accept. Sessions go round-robin to the network contexts.
+  asio::io_context accept_context{1};
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<asio::signal_set> signals;
@@ -181,7 +184,7 @@ struct HttpServer::Impl {
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor->is_open()) break;
         // EMFILE and friends: back off briefly instead of spinning.
-        asio::steady_timer pause(acceptor->get_executor(), std::chrono::milliseconds(50));
+        asio::steady_timer pause(accept_context, std::chrono::milliseconds(50));
         co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
@@ -190,9 +193,10 @@ struct HttpServer::Impl {
   }
 
   void stop() {
-    asio::post(*contexts[0], [this] {
+    asio::post(accept_context, [this] {
       boost::system::error_code ignored;
       if (acceptor) acceptor->close(ignored);
+      accept_context.stop();
       for (auto& context : contexts) context->stop();
     });
   }
@@ -213,7 +217,7 @@ boost::system::result<std::string> HttpServer::listen(const std::string& address
   if (ec) return ec;
   unsigned long port = std::stoul(address.substr(colon + 1));
   tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
-  auto acceptor = std::make_unique<tcp::acceptor>(*impl_->contexts[0]);
+  auto acceptor = std::make_unique<tcp::acceptor>(impl_->accept_context);
   acceptor->open(endpoint.protocol(), ec);
   if (ec) return ec;
   acceptor->set_option(asio::socket_base::reuse_address(true), ec);
@@ -230,20 +234,20 @@ boost::system::result<std::string> HttpServer::listen(const std::string& address
 }
 
 void HttpServer::run() {
-  auto& first = *impl_->contexts[0];
-  impl_->signals = std::make_unique<asio::signal_set>(first, SIGINT, SIGTERM);
+  auto& accepting = impl_->accept_context;
+  impl_->signals = std::make_unique<asio::signal_set>(accepting, SIGINT, SIGTERM);
   impl_->signals->async_wait([this](const boost::system::error_code& ec, int) {
     if (!ec) impl_->stop();
   });
-  asio::co_spawn(first, impl_->accept_loop(), asio::detached);
+  asio::co_spawn(accepting, impl_->accept_loop(), asio::detached);
   std::vector<std::thread> threads;
-  for (std::size_t i = 1; i < impl_->contexts.size(); ++i) {
+  for (std::size_t i = 0; i < impl_->contexts.size(); ++i) {
     threads.emplace_back([this, i] {
       auto guard = asio::make_work_guard(*impl_->contexts[i]);
       impl_->contexts[i]->run();
     });
   }
-  first.run();
+  accepting.run();
   for (auto& context : impl_->contexts) context->stop();
   for (auto& thread : threads) thread.join();
 }
