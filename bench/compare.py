@@ -162,11 +162,12 @@ class Server:
 class RegmirrorServer(Server):
     name = "regmirror"
 
-    def __init__(self, binary: str, upstream_url: str, workdir: str):
+    def __init__(self, binary: str, upstream_url: str, workdir: str, extra: Optional[dict] = None):
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.port = proc.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if (extra or {}).get("tls") else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         cfg = {
             "listen": f"127.0.0.1:{self.port}",
             "data_dir": os.path.join(workdir, "data"),
@@ -174,6 +175,7 @@ class RegmirrorServer(Server):
             "registries": {"docker.io": {"upstreams": [{"url": upstream_url}],
                                          "tag_ttl_seconds": 3600}},
         }
+        cfg.update(extra or {})
         check_loopback_config(cfg)
         self.config_path = os.path.join(workdir, "config.json")
         with open(self.config_path, "w") as f:
@@ -188,6 +190,8 @@ class RegmirrorServer(Server):
         if not self._p.running():
             raise RuntimeError(f"regmirror exited rc={self._p.returncode()}:\n"
                                + self._p.read_log()[-3000:])
+        if self.url.startswith("https://"):
+            return "event=listening" in self._p.read_log()
         return proc.http_get(self.url + "/v2/", timeout=2)[0] == 200
 
     def pid(self) -> int:
@@ -216,10 +220,14 @@ class NginxServer(Server):
     """nginx serving ``root`` (the OCI layout; blobs at /blobs/sha256/<hex>) with sendfile."""
     name = "nginx"
 
-    def __init__(self, root: str, workdir: str):
+    def __init__(self, root: str, workdir: str, tls: Optional[Sequence[str]] = None):
+        """``tls``: (cert, key) to serve HTTPS with them (ssl_buffer_size left at its default)."""
         os.makedirs(workdir, exist_ok=True)
         self.port = proc.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        listen = f"listen 127.0.0.1:{self.port}"
+        if tls:
+            listen += f" ssl;\n    ssl_certificate {tls[0]};\n    ssl_certificate_key {tls[1]}"
         user = "user root root;\n" if os.geteuid() == 0 else ""  # workers must read the 0700 temp dirs
         conf = f"""{user}worker_processes 2;
 pid {workdir}/nginx.pid;
@@ -237,7 +245,7 @@ http {{
   uwsgi_temp_path {workdir}/uwsgi;
   scgi_temp_path {workdir}/scgi;
   server {{
-    listen 127.0.0.1:{self.port};
+    {listen};
     root {root};
     location = /v2/ {{ return 200 '{{}}'; }}
   }}
@@ -254,6 +262,8 @@ http {{
     def _ready(self) -> bool:
         if not self._p.running():
             raise RuntimeError("nginx exited:\n" + self._p.read_log()[-3000:])
+        if self.url.startswith("https://"):
+            return proc.port_open(self.port)
         return proc.http_get(self.url + "/v2/", timeout=2)[0] == 200
 
     def pid(self) -> int:
@@ -268,7 +278,9 @@ class ThrottledFront(NginxServer):
     stand-in for an internet upstream, where one pull is bound by the link, not by this box."""
     name = "throttle"
 
-    def __init__(self, upstream_url: str, mib_s: int, workdir: str):  # noqa: D107 - no super()
+    def __init__(self, upstream_url: str, mib_s: int, workdir: str, rate: str = "",
+                 worker_connections: int = 1024):  # noqa: D107 - no super()
+        """``rate``: an nginx limit_rate per response ("200k"); default ``mib_s`` MiB/s."""
         os.makedirs(workdir, exist_ok=True)
         self.port = proc.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -276,7 +288,8 @@ class ThrottledFront(NginxServer):
         conf = f"""worker_processes 1;
 pid {workdir}/nginx.pid;
 error_log {workdir}/error.log warn;
-events {{ worker_connections 1024; }}
+events {{ worker_connections {worker_connections}; }}
+worker_rlimit_nofile {4 * worker_connections};
 http {{
   access_log {self.log_path};
   client_body_temp_path {workdir}/body;
@@ -295,7 +308,7 @@ http {{
       # so nginx reads the upstream as fast as the throttled client drains it.
       proxy_buffering on;
       proxy_max_temp_file_size 0;
-      limit_rate {mib_s}m;
+      limit_rate {rate or f"{mib_s}m"};
     }}
   }}
 }}
