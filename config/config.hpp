@@ -38,6 +38,10 @@ struct RegistryConfig {
   std::chrono::milliseconds revalidate_budget{1500};
   // Pinned tags are always served as cached (frozen), whatever this says.
   NotFoundPolicy on_upstream_not_found = NotFoundPolicy::kServeCached;
+  // Repository globs of the client's names (repository_policy.hpp); deny wins, and a
+  // non-empty allow list refuses every repository it does not match.
+  std::vector<std::string> allow;
+  std::vector<std::string> deny;
 };
 
 struct S3Config {

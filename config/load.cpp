@@ -9,6 +9,7 @@
 
 #include "config/path_template.hpp"
 #include "config/reference.hpp"
+#include "config/repository_policy.hpp"
 
 namespace regmirror::config {
 namespace {
@@ -137,11 +138,29 @@ UpstreamConfig parse_upstream(const json& value, const std::string& where) {
   return up;
 }
 
+std::vector<std::string> parse_globs(const json& object, const std::string& where, const char* key) {
+  std::vector<std::string> globs;
+  auto it = object.find(key);
+  if (it == object.end()) return globs;
+  if (!it->is_array()) fail(where + "." + key, "must be an array of repository globs");
+  for (std::size_t i = 0; i < it->size(); ++i) {
+    const auto item = where + "." + key + "[" + std::to_string(i) + "]";
+    if (!(*it)[i].is_string()) fail(item, "must be a string");
+    auto glob = (*it)[i].get<std::string>();
+    if (auto why = check_repository_glob(glob); !why.empty()) {
+      fail(item, "bad glob '" + printable(glob) + "': " + why);
+    }
+    globs.push_back(std::move(glob));
+  }
+  return globs;
+}
+
 RegistryConfig parse_registry(const std::string& name, const json& value) {
   const std::string where = "registries." + name;
   require_object(value, where);
   reject_unknown_keys(value, where, {"aliases", "upstreams", "tag_ttl_seconds", "min_remaining",
-                                     "revalidate_budget_ms", "on_upstream_not_found"});
+                                     "revalidate_budget_ms", "on_upstream_not_found", "allow",
+                                     "deny"});
   if (!is_valid_registry_host(name)) fail(where, "not a valid registry host name");
   RegistryConfig registry;
   registry.name = name;
@@ -180,6 +199,8 @@ RegistryConfig parse_registry(const std::string& name, const json& value) {
     fail(where + ".on_upstream_not_found",
          "must be \"serve_cached\" or \"forget\", got '" + printable(policy) + "'");
   }
+  registry.allow = parse_globs(value, where, "allow");
+  registry.deny = parse_globs(value, where, "deny");
   return registry;
 }
 

@@ -15,6 +15,7 @@ bool is_docker_hub(const RegistryConfig& registry) {
 RoutingTable::RoutingTable(const Config& config) {
   for (const auto& [name, registry] : config.registries) {
     by_host_.emplace(name, &registry);
+    policies_.emplace(name, RepositoryPolicy(registry.allow, registry.deny));
     for (const auto& alias : registry.aliases) by_host_.emplace(alias, &registry);
   }
   default_registry_ = find(config.default_registry);
@@ -54,7 +55,7 @@ boost::system::result<Route, RouteError> RoutingTable::route(std::string_view ns
     repository.insert(0, "library/");
   }
   if (!is_valid_repository(repository)) return RouteError::kNameInvalid;
-  return Route{registry, std::move(repository)};
+  return Route{registry, std::move(repository), &policies_.at(registry->name)};
 }
 
 }  // namespace regmirror::config

@@ -7,12 +7,14 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "config/repository_policy.hpp"
 
 namespace regmirror::config {
 
 struct Route {
   const RegistryConfig* registry = nullptr;
   std::string repository;  // the client's repository within that registry, already validated
+  const RepositoryPolicy* policy = nullptr;  // that registry's allow/deny rules, never null
 };
 
 enum class RouteError {
@@ -34,6 +36,7 @@ class RoutingTable {
  private:
   std::map<std::string, const RegistryConfig*, std::less<>> by_host_;
   const RegistryConfig* default_registry_ = nullptr;
+  std::map<std::string, RepositoryPolicy, std::less<>> policies_;  // by canonical name
 };
 
 // Docker Hub is the one registry whose one-segment names live under "library/".

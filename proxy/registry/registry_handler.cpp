@@ -144,6 +144,7 @@ class RequestContext {
     ex.registry = route->registry->name;
     ex.repository = route->repository;
     ex.reference = target.reference;
+    if (auto refused = policy_refusal(*route, target)) co_return co_await error(OciError::kDenied, *refused);
     const auto& chain = *parts_.chains->at(route->registry->name);
     switch (target.kind) {
       case RouteKind::kManifest:
@@ -160,6 +161,14 @@ class RequestContext {
   }
 
  private:
+  // The registry's allow/deny rules, judged on the client's name before any upstream is asked.
+  static std::optional<std::string> policy_refusal(const config::Route& route, const RequestTarget& target) {
+    bool by_tag = target.kind == RouteKind::kManifest && target.reference.find(':') == std::string::npos;
+    auto why = route.policy->refusal(route.repository, by_tag ? std::string_view(target.reference) : "");
+    if (!why) return std::nullopt;
+    return "repository " + route.registry->name + "/" + route.repository + " " + *why;
+  }
+
   // ------------------------------------------------------------------ writing
   template <class Response>
   void common_headers(Response& response) {
