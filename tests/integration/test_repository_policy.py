@@ -1,0 +1,136 @@
+"""Issue 14, part 1: per-registry repository policy ("allow"/"deny" globs).
+
+A repository outside a registry's allow list, or matched by a deny rule (deny wins), is refused
+with 403 DENIED naming the rule, before any upstream is asked: the counting proxy in front of
+the upstream sees zero requests.  Judged on the client's name (after "library/", before path
+templates), for path-prefix, default and ?ns= (containerd) routing alike.
+
+Run:  cd tests/integration && REGMIRROR_BIN=../../build/regmirror python3 -m unittest -v test_repository_policy
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import unittest
+
+from pullcommon import (ACCEPT, BIN, CountingProxy, Registry, Regmirror, mirror_config, need_binary,
+                        oci_codes, oci_layout, proc, skopeo, tmpdir)
+from harness import containerd
+
+
+@need_binary
+class RepositoryPolicyTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tmpdir("rm-policy-")
+        lay = os.path.join(cls.tmp, "layout")
+        cls.img = oci_layout.build_image(lay, "v1", layers=[3000], seed="policy")
+        cls.reg1 = Registry()
+        cls.reg2 = Registry()
+        for repo in ("library/alpine", "library/forbidden", "other/app", "myorg/team/app",
+                     "myorg/secret/app"):
+            cls.reg1.push_layout(lay, "v1", repo, dest_tag="1")
+        for repo in ("container_service/pause", "container_service/other"):
+            cls.reg2.push_layout(lay, "v1", repo, dest_tag="1")
+        cls.px1 = CountingProxy(cls.reg1.url)
+        cls.px2 = CountingProxy(cls.reg2.url)
+        cfg = mirror_config(cls.px1.url, extra={
+            "registry.k8s.io": {"upstreams": [{"url": cls.px2.url,
+                                               "path": "container_service/{basename}"}],
+                                "allow": ["pause"]}})
+        cfg["registries"]["docker.io"]["allow"] = ["library/*", "myorg/**"]
+        cfg["registries"]["docker.io"]["deny"] = ["library/forbidden*", "myorg/secret/**"]
+        cls.rm = Regmirror(BIN, cfg)
+
+    @classmethod
+    def tearDownClass(cls):
+        for o in ("rm", "px1", "px2", "reg1", "reg2"):
+            if hasattr(cls, o):
+                getattr(cls, o).close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def copy(self, ref: str, name: str) -> str:
+        dest = os.path.join(self.tmp, name)
+        shutil.rmtree(dest, ignore_errors=True)
+        skopeo.copy_to_oci(f"docker://{self.rm.host}/{ref}", dest, tag="t")
+        return dest
+
+    def assert_skopeo_refused(self, ref: str, rule_text: str) -> None:
+        self.px1.reset()
+        self.px2.reset()
+        with self.assertRaises(proc.CommandError) as refused:
+            self.copy(ref, "refused")
+        text = str(refused.exception).lower()
+        self.assertTrue("403" in text or "denied" in text, text)
+        self.assertEqual(self.px1.count() + self.px2.count(), 0,
+                         [(r.method, r.target) for r in self.px1.requests() + self.px2.requests()])
+        self.assertIn(rule_text, self.rm.logs())
+
+    def assert_api_refused(self, name: str, rule_text: str) -> None:
+        self.px1.reset()
+        digest = self.img.digest
+        for path in (f"/v2/{name}/manifests/1", f"/v2/{name}/manifests/{digest}",
+                     f"/v2/{name}/blobs/{self.img.layers[0].digest}", f"/v2/{name}/tags/list",
+                     f"/v2/{name}/referrers/{digest}"):
+            with self.subTest(path=path):
+                status, _, body = proc.http_get(self.rm.url + path, headers=ACCEPT)
+                self.assertEqual(status, 403, body)
+                self.assertEqual(oci_codes(body), ["DENIED"], body)
+                self.assertIn(rule_text, body.decode())
+        self.assertEqual(self.px1.count(), 0, [(r.method, r.target) for r in self.px1.requests()])
+
+    def test_outside_the_allow_list_is_refused_without_upstream_requests(self):
+        self.assert_skopeo_refused("other/app:1", "not in the allow list")
+        self.assert_api_refused("other/app", "not in the allow list")
+
+    def test_inside_the_allow_list_pulls(self):
+        for ref, name in (("library/alpine:1", "alpine"), ("alpine:1", "alpine-short"),
+                          ("myorg/team/app:1", "team")):
+            with self.subTest(ref=ref):
+                dest = self.copy(ref, name)
+                with open(os.path.join(dest, "index.json")) as f:
+                    self.assertIn(self.img.digest, f.read())
+
+    def test_deny_overrides_allow(self):
+        self.assert_skopeo_refused("myorg/secret/app:1", "denied by rule 'myorg/secret/**'")
+        self.assert_api_refused("myorg/secret/app", "denied by rule 'myorg/secret/**'")
+        # The Docker Hub short name is judged as library/forbidden.
+        self.assert_skopeo_refused("forbidden:1", "denied by rule 'library/forbidden*'")
+
+    def test_path_prefix_routing_judges_the_clients_name_before_the_path_template(self):
+        dest = self.copy("registry.k8s.io/pause:1", "pause")
+        with open(os.path.join(dest, "index.json")) as f:
+            self.assertIn(self.img.digest, f.read())
+        self.assert_skopeo_refused("registry.k8s.io/other:1", "not in the allow list")
+        # The upstream name (after the template) is not what the rule sees.
+        status, _, body = proc.http_get(
+            self.rm.url + "/v2/registry.k8s.io/container_service/pause/manifests/1", headers=ACCEPT)
+        self.assertEqual(status, 403, body)
+
+    def test_ns_routing_is_judged_too(self):
+        status, _, body = proc.http_get(self.rm.url + "/v2/other/app/manifests/1?ns=docker.io",
+                                        headers=ACCEPT)
+        self.assertEqual(status, 403, body)
+        status, _, _ = proc.http_get(self.rm.url + "/v2/library/alpine/manifests/1?ns=docker.io",
+                                     headers=ACCEPT)
+        self.assertEqual(status, 200)
+
+    def test_containerd_pull_is_refused_outside_the_allow_list(self):
+        reason = containerd.available()
+        if reason:
+            self.skipTest(f"containerd unavailable: {reason}")
+        hosts = os.path.join(self.tmp, "hosts")
+        containerd.write_hosts_toml(hosts, "docker.io", self.rm.url)
+        with containerd.Containerd() as daemon:
+            self.px1.reset()
+            with self.assertRaises(proc.CommandError) as refused:
+                daemon.pull("docker.io/other/app:1", hosts)
+            self.assertEqual(self.px1.count(), 0)
+            self.assertIn("403", str(refused.exception) + daemon.logs())
+            daemon.pull("docker.io/library/alpine:1", hosts)
+            self.assertEqual(daemon.image_digest("docker.io/library/alpine:1"), self.img.digest)
+
+
+if __name__ == "__main__":
+    unittest.main()
