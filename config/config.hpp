@@ -116,6 +116,9 @@ struct Config {
   std::optional<TlsConfig> tls;
   AccessConfig access;
   std::string metrics_listen;  // empty: /metrics on the main listener
+  // Manifest and blob digests never served (digest_blocklist.hpp); empty: none. Read at
+  // start-up (a malformed line is a config error naming it).
+  std::string blocked_digests_file;
 };
 
 }  // namespace regmirror::config

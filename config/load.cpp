@@ -360,7 +360,7 @@ Config parse_config(std::string_view json_text) {
   reject_unknown_keys(root, "",
                       {"listen", "admin_listen", "data_dir", "max_cache_bytes", "default_registry", "offline",
                        "log_format", "registries", "storage", "limits", "tls", "access",
-                       "metrics_listen"});
+                       "metrics_listen", "blocked_digests_file"});
   Config config;
   config.listen = get_string(root, "", "listen", config.listen);
   check_listen(config.listen, "listen");
@@ -406,6 +406,7 @@ Config parse_config(std::string_view json_text) {
   if (auto it = root.find("access"); it != root.end()) config.access = parse_access(*it);
   config.metrics_listen = get_string(root, "", "metrics_listen", "");
   if (!config.metrics_listen.empty()) check_listen(config.metrics_listen, "metrics_listen");
+  config.blocked_digests_file = get_string(root, "", "blocked_digests_file", "");
   return config;
 }
 

@@ -18,6 +18,7 @@
 #include "cache/evictor.hpp"
 #include "cache/fs_blob_store.hpp"
 #include "cache/rocks_metadata_store.hpp"
+#include "config/digest_blocklist.hpp"
 #include "config/load.hpp"
 #include "config/routing_table.hpp"
 #include "proxy/logging/logger.hpp"
@@ -159,6 +160,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   }
 
   config::Config cfg;
+  config::DigestBlocklist blocklist;
   std::map<std::string, std::vector<proxy::upstream::Endpoint>> endpoints;
   try {
     cfg = parsed.config_path.empty() ? config::default_config()
@@ -176,6 +178,11 @@ int run_serve_command(const std::vector<std::string>& args) {
       cfg = std::move(patched);
     }
     for (const auto& [name, registry] : cfg.registries) endpoints[name] = endpoints_for(registry);
+    if (!cfg.blocked_digests_file.empty()) {
+      auto parsed_list = config::read_digest_blocklist(cfg.blocked_digests_file);
+      if (!parsed_list.error.empty()) throw config::ConfigError("blocked_digests_file: " + parsed_list.error);
+      blocklist.replace(std::move(parsed_list.digests));
+    }
   } catch (const config::ConfigError& e) {
     std::cerr << "regmirror serve: invalid config: " << e.what() << "\n";
     return 2;
@@ -323,6 +330,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   parts.readiness = [data_dir] { return check_ready(data_dir); };
   parts.access_policy = access_policy.get();
   parts.serve_metrics = cfg.metrics_listen.empty();
+  parts.blocklist = cfg.blocked_digests_file.empty() ? nullptr : &blocklist;
   proxy::registry::RegistryHandler handler(parts);
 
   proxy::server::ServerOptions options;

@@ -145,6 +145,9 @@ class RequestContext {
     ex.repository = route->repository;
     ex.reference = target.reference;
     if (auto refused = policy_refusal(*route, target)) co_return co_await error(OciError::kDenied, *refused);
+    if (target.kind != RouteKind::kTagsList && is_blocked(target.reference)) {
+      co_return co_await error(OciError::kDenied, blocked_message(target.reference));
+    }
     const auto& chain = *parts_.chains->at(route->registry->name);
     switch (target.kind) {
       case RouteKind::kManifest:
@@ -167,6 +170,13 @@ class RequestContext {
     auto why = route.policy->refusal(route.repository, by_tag ? std::string_view(target.reference) : "");
     if (!why) return std::nullopt;
     return "repository " + route.registry->name + "/" + route.repository + " " + *why;
+  }
+
+  bool is_blocked(std::string_view digest) const {
+    return parts_.blocklist != nullptr && parts_.blocklist->blocked(digest);
+  }
+  static std::string blocked_message(std::string_view digest) {
+    return "digest " + std::string(digest) + " is blocked by this mirror's blocked_digests_file";
   }
 
   // ------------------------------------------------------------------ writing
@@ -231,6 +241,8 @@ class RequestContext {
   asio::awaitable<bool> manifest(const UpstreamChain& chain, const std::string& repository,
                                  const std::string& reference) {
     if (auto hot = hot_manifest(chain, repository, reference)) {
+      // A tag resolving to a blocked digest is refused too (the cache keeps it).
+      if (is_blocked(hot->digest)) co_return co_await error(OciError::kDenied, blocked_message(hot->digest));
       ex.outcome = CacheOutcome::kHit;
       parts_.metrics->cache_outcome(reference.find(':') == std::string::npos ? "tag" : "manifest",
                                     "hit");
@@ -240,6 +252,7 @@ class RequestContext {
     if (!answer) co_return co_await failure(answer.error());
     ex.outcome = answer->outcome;
     ex.upstream = answer->upstream;
+    if (is_blocked(answer->digest)) co_return co_await error(OciError::kDenied, blocked_message(answer->digest));
     co_return co_await send_manifest(answer->digest, answer->media_type, answer->body,
                                      answer->outcome);
   }
