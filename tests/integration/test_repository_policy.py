@@ -10,13 +10,15 @@ Run:  cd tests/integration && REGMIRROR_BIN=../../build/regmirror python3 -m uni
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import unittest
 
 from pullcommon import (ACCEPT, BIN, CountingProxy, Registry, Regmirror, mirror_config, need_binary,
                         oci_codes, oci_layout, proc, skopeo, tmpdir)
-from harness import containerd
+from harness import containerd, image_set
+from harness.regmirror import cli
 
 
 @need_binary
@@ -130,6 +132,100 @@ class RepositoryPolicyTest(unittest.TestCase):
             self.assertIn("403", str(refused.exception) + daemon.logs())
             daemon.pull("docker.io/library/alpine:1", hosts)
             self.assertEqual(daemon.image_digest("docker.io/library/alpine:1"), self.img.digest)
+
+
+@need_binary
+class DigestBlocklistTest(unittest.TestCase):
+    """Issue 14, part 2: blocked_digests_file, on the realistic image set."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tmpdir("rm-blocklist-")
+        cls.images = image_set.realistic()
+        cls.reg = Registry(preload=cls.images)
+        cls.px = CountingProxy(cls.reg.url)
+        cls.arm64 = cls.images.multi.images["linux/arm64"]
+        cls.amd64 = cls.images.multi.images["linux/amd64"]
+        cls.layers20 = cls.images.layers20
+        cls.blocked_blob = cls.images.app.layers[0].digest
+        cls.data_dir = os.path.join(cls.tmp, "data")
+        # First the cache gets layers20 (unblocked), then the blocking mirror starts on it.
+        with Regmirror(BIN, mirror_config(cls.px.url), data_dir=cls.data_dir) as warm:
+            dest = os.path.join(cls.tmp, "warm")
+            skopeo.copy_to_oci(f"docker://{warm.host}/realistic/layers20:v1", dest, tag="t")
+        cls.blocklist = os.path.join(cls.tmp, "blocked")
+        with open(cls.blocklist, "w") as f:
+            f.write(f"# known bad\n{cls.arm64.digest}  # arm64 build\n\n{cls.layers20.digest}\n"
+                    f"{cls.blocked_blob}\n")
+        cls.rm = Regmirror(BIN, mirror_config(cls.px.url, blocked_digests_file=cls.blocklist),
+                           data_dir=cls.data_dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        for o in ("rm", "px", "reg"):
+            if hasattr(cls, o):
+                getattr(cls, o).close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def get(self, path):
+        return proc.http_get(self.rm.url + path, headers=ACCEPT)
+
+    def assert_denied(self, path, digest):
+        status, _, body = self.get(path)
+        self.assertEqual(status, 403, body)
+        self.assertEqual(oci_codes(body), ["DENIED"], body)
+        self.assertIn(digest, body.decode())
+
+    def test_refused_by_digest_without_upstream_requests(self):
+        self.px.reset()
+        self.assert_denied(f"/v2/realistic/multi/manifests/{self.arm64.digest}", self.arm64.digest)
+        self.assert_denied(f"/v2/realistic/app/blobs/{self.blocked_blob}", self.blocked_blob)
+        self.assertEqual(self.px.count(), 0, [(r.method, r.target) for r in self.px.requests()])
+
+    def test_refused_by_tag_though_cached_and_nothing_removed_from_disk(self):
+        self.assert_denied("/v2/realistic/layers20/manifests/v1", self.layers20.digest)
+        with self.assertRaises(proc.CommandError):
+            skopeo.copy_to_oci(f"docker://{self.rm.host}/realistic/layers20:v1",
+                               os.path.join(self.tmp, "l20"), tag="t")
+        # Its blobs are still cached, and served (they are not blocked themselves).
+        layer = self.layers20.layers[0].digest
+        on_disk = [n for _, _, files in os.walk(self.data_dir) for n in files
+                   if layer.split(":")[1] in n]
+        self.assertTrue(on_disk, "blocking removed the cached blob")
+        self.px.reset()
+        status, headers, _ = self.get(f"/v2/realistic/layers20/blobs/{layer}")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers.get("x-cache"), "HIT")
+
+    def test_blocked_platform_of_an_index_fails_the_other_pulls(self):
+        def pull(arch, name):
+            return skopeo.run("--override-arch", arch, "--override-os", "linux", "copy",
+                              "--src-tls-verify=false", "--retry-times=0",
+                              f"docker://{self.rm.host}/realistic/multi:v1",
+                              f"oci:{os.path.join(self.tmp, name)}:t",
+                              "--dest-oci-accept-uncompressed-layers", check=False)
+        amd = pull("amd64", "amd64")
+        self.assertEqual(amd.returncode, 0, amd.stderr)
+        with open(os.path.join(self.tmp, "amd64", "index.json")) as f:
+            self.assertIn(self.amd64.digest, f.read())
+        arm = pull("arm64", "arm64")
+        self.assertNotEqual(arm.returncode, 0)
+        self.assertIn("denied", (arm.stderr or "").lower() + (arm.stdout or "").lower())
+        # The index itself is served.
+        status, _, _ = self.get(f"/v2/realistic/multi/manifests/v1")
+        self.assertEqual(status, 200)
+
+    def test_a_malformed_line_is_a_config_error_naming_it(self):
+        bad = os.path.join(self.tmp, "bad-blocked")
+        with open(bad, "w") as f:
+            f.write(f"{self.arm64.digest}\n# fine\nsha256:nothex\n")
+        cfg = os.path.join(self.tmp, "bad.json")
+        with open(cfg, "w") as f:
+            json.dump(dict(mirror_config(self.px.url, blocked_digests_file=bad),
+                           data_dir=os.path.join(self.tmp, "bad-data"), listen="127.0.0.1:0"), f)
+        result = cli(BIN, "serve", "--config", cfg, "--check-config")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn(f"{bad}:3:", result.stderr)
 
 
 if __name__ == "__main__":
