@@ -98,7 +98,10 @@ struct TlsConfig {
 struct AccessConfig {
   std::vector<std::string> allow_cidrs;  // e.g. "10.0.0.0/8", "127.0.0.1/32", "::1/128"
   std::string htpasswd_file;             // user:bcrypt-hash lines (Basic auth)
-  std::string tokens_file;               // one bearer token per line
+  std::string tokens_file;               // one bearer token per line, optionally "TOKEN NAME"
+  // Peers whose X-Forwarded-For is believed: the client is the rightmost address in it that
+  // is not itself a trusted proxy (used for allow_cidrs and the request log's client=).
+  std::vector<std::string> trusted_proxies;
 };
 
 struct Config {

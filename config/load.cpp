@@ -329,16 +329,20 @@ bool is_valid_cidr(const std::string& text) {
 
 AccessConfig parse_access(const json& value) {
   require_object(value, "access");
-  reject_unknown_keys(value, "access", {"allow_cidrs", "htpasswd_file", "tokens_file"});
+  reject_unknown_keys(value, "access", {"allow_cidrs", "trusted_proxies", "htpasswd_file", "tokens_file"});
   AccessConfig access;
-  if (auto it = value.find("allow_cidrs"); it != value.end()) {
-    if (!it->is_array()) fail("access.allow_cidrs", "must be an array of CIDRs");
+  for (auto [name, out] : {std::pair{"allow_cidrs", &access.allow_cidrs},
+                           std::pair{"trusted_proxies", &access.trusted_proxies}}) {
+    auto it = value.find(name);
+    if (it == value.end()) continue;
+    const std::string where = std::string("access.") + name;
+    if (!it->is_array()) fail(where, "must be an array of CIDRs");
     for (std::size_t i = 0; i < it->size(); ++i) {
-      const auto key = "access.allow_cidrs[" + std::to_string(i) + "]";
+      const auto key = where + "[" + std::to_string(i) + "]";
       if (!(*it)[i].is_string() || !is_valid_cidr((*it)[i].get<std::string>())) {
         fail(key, "must be an address or ADDRESS/BITS");
       }
-      access.allow_cidrs.push_back((*it)[i].get<std::string>());
+      out->push_back((*it)[i].get<std::string>());
     }
   }
   access.htpasswd_file = get_string(value, "access.", "htpasswd_file", "");

@@ -257,7 +257,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   std::unique_ptr<proxy::server::TlsContextProvider> tls;
   try {
     if (!cfg.access.allow_cidrs.empty() || !cfg.access.htpasswd_file.empty() ||
-        !cfg.access.tokens_file.empty()) {
+        !cfg.access.tokens_file.empty() || !cfg.access.trusted_proxies.empty()) {
       access_policy = std::make_unique<proxy::server::AccessPolicy>(cfg.access);
     }
     if (cfg.tls) {

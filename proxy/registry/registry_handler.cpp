@@ -52,6 +52,8 @@ struct Exchange {
   std::uint64_t bytes = 0;
   std::string error;
   std::string upstream;  // the upstream that answered a miss
+  std::string client;    // address, behind trusted proxies the one they forwarded for
+  std::string user;      // htpasswd user or token name; "" when anonymous
 };
 
 using StringResponse = http::response<http::string_body>;
@@ -79,6 +81,12 @@ class RequestContext {
   asio::awaitable<bool> serve(const RequestTarget& target) {
     const auto method = connection_.request().method();
     ex.kind = target.kind;
+    auto client = connection_.remote_address();
+    if (auto* policy = parts_.access_policy) {
+      auto forwarded = connection_.request()["X-Forwarded-For"];
+      client = policy->client_address(client, std::string_view(forwarded.data(), forwarded.size()));
+    }
+    ex.client = client.to_string();
     switch (target.kind) {
       case RouteKind::kHealthz:
         co_return co_await plain(http::status::ok, "ok\n");
@@ -102,15 +110,17 @@ class RequestContext {
     }
     // Access control covers the whole registry API (/v2/...), not the health probes.
     if (auto* policy = parts_.access_policy) {
-      if (!policy->address_allowed(connection_.remote_address())) {
+      if (!policy->address_allowed(client)) {
         co_return co_await error(OciError::kDenied, "client address not allowed");
       }
       auto authorization = connection_.request()[http::field::authorization];
-      if (!policy->credentials_valid(std::string_view(authorization.data(), authorization.size()))) {
+      auto user = policy->authenticate(std::string_view(authorization.data(), authorization.size()));
+      if (!user) {
         auto response = error_response(registry_error(OciError::kUnauthorized, "authentication required"));
         response.set(http::field::www_authenticate, "Basic realm=\"regmirror\"");
         co_return co_await send_buffered(std::move(response));
       }
+      ex.user = std::move(*user);
     }
     if (method != http::verb::get && method != http::verb::head) {
       co_return co_await error(OciError::kUnsupported,
@@ -483,7 +493,9 @@ asio::awaitable<bool> RegistryHandler::handle(Connection& connection) {
     auto status = std::to_string(ex.status);
     auto millis = std::to_string(static_cast<long>(seconds * 1000));
     auto bytes = std::to_string(ex.bytes);
-    logging::info("request", {{"method", method},
+    logging::info("request", {{"client", ex.client},
+                              {"user", ex.user.empty() ? std::string("-") : ex.user},
+                              {"method", method},
                               {"route", route_name(ex.kind)},
                               {"registry", ex.registry},
                               {"repo", ex.repository},

@@ -10,8 +10,11 @@ Run:  cd tests/integration && REGMIRROR_BIN=../../build/regmirror python3 -m uni
 
 from __future__ import annotations
 
+import base64
+import crypt
 import json
 import os
+import re
 import shutil
 import unittest
 
@@ -226,6 +229,64 @@ class DigestBlocklistTest(unittest.TestCase):
         result = cli(BIN, "serve", "--config", cfg, "--check-config")
         self.assertNotEqual(result.returncode, 0)
         self.assertIn(f"{bad}:3:", result.stderr)
+
+
+@need_binary
+class AuditTest(unittest.TestCase):
+    """Issue 14, part 3: every request line says client= and user=."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tmpdir("rm-audit-")
+        lay = os.path.join(cls.tmp, "layout")
+        cls.img = oci_layout.build_image(lay, "v1", layers=[2000], seed="audit")
+        cls.reg = Registry()
+        cls.reg.push_layout(lay, "v1", "library/alpine", dest_tag="1")
+        cls.password = "pw-" + os.urandom(6).hex()
+        htpasswd = os.path.join(cls.tmp, "htpasswd")
+        with open(htpasswd, "w") as f:
+            f.write("alice:" + crypt.crypt(cls.password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)) + "\n")
+        tokens = os.path.join(cls.tmp, "tokens")
+        with open(tokens, "w") as f:
+            f.write("tok-secret-1 ci-bot\n")
+        cls.auth = Regmirror(BIN, mirror_config(cls.reg.url, access={
+            "htpasswd_file": htpasswd, "tokens_file": tokens, "trusted_proxies": ["127.0.0.1/32"]}))
+        cls.open = Regmirror(BIN, mirror_config(cls.reg.url))
+
+    @classmethod
+    def tearDownClass(cls):
+        for o in ("auth", "open", "reg"):
+            if hasattr(cls, o):
+                getattr(cls, o).close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def request_lines(self, mirror, marker):
+        return [l for l in mirror.logs().splitlines() if "event=request" in l and marker in l]
+
+    def test_skopeo_pull_as_alice_is_logged_with_client_and_user(self):
+        skopeo.run("copy", "--src-tls-verify=false", "--src-creds", f"alice:{self.password}",
+                   f"docker://{self.auth.host}/library/alpine:1", f"oci:{os.path.join(self.tmp, 'a')}:x")
+        lines = self.request_lines(self.auth, "route=manifest")
+        self.assertTrue(lines, self.auth.logs()[-2000:])
+        for line in lines + self.request_lines(self.auth, "route=blob"):
+            self.assertIn("client=127.0.0.1 user=alice", line)
+        self.assertNotIn(self.password, self.auth.logs())
+
+    def test_token_name_and_forwarded_client_from_a_trusted_proxy(self):
+        status, _, _ = proc.http_get(self.auth.url + "/v2/library/alpine/tags/list", headers={
+            "Authorization": "Bearer tok-secret-1", "X-Forwarded-For": "203.0.113.9, 127.0.0.1"})
+        self.assertEqual(status, 200)
+        lines = self.request_lines(self.auth, "route=tags")
+        self.assertTrue(any("client=203.0.113.9 user=ci-bot" in l for l in lines), lines)
+        self.assertNotIn("tok-secret-1", self.auth.logs())
+
+    def test_anonymous_and_untrusted_forwarded_for(self):
+        status, _, _ = proc.http_get(self.open.url + "/v2/library/alpine/manifests/1",
+                                     headers=dict(ACCEPT, **{"X-Forwarded-For": "203.0.113.9"}))
+        self.assertEqual(status, 200)
+        lines = self.request_lines(self.open, "route=manifest")
+        self.assertTrue(lines)
+        self.assertTrue(all(re.search(r"client=127\.0\.0\.1 user=- ", l) for l in lines), lines)
 
 
 if __name__ == "__main__":
