@@ -21,6 +21,7 @@
 #include "config/digest_blocklist.hpp"
 #include "config/load.hpp"
 #include "config/routing_table.hpp"
+#include "proxy/app/policy_reloader.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/metrics.hpp"
 #include "proxy/registry/admin_handler.hpp"
@@ -394,10 +395,18 @@ int run_serve_command(const std::vector<std::string>& args) {
                               {"registries", std::to_string(cfg.registries.size())},
                               {"tls", tls ? "true" : "false"},
                               {"offline", cfg.offline ? "true" : "false"}});
+  // Repository policy and blocklist follow their files while serving (SIGHUP or mtime).
+  std::unique_ptr<PolicyReloader> policy_reloader;
+  if (!parsed.config_path.empty()) {
+    policy_reloader = std::make_unique<PolicyReloader>(parsed.config_path, cfg.blocked_digests_file,
+                                                       routes, parts.blocklist ? &blocklist : nullptr);
+    policy_reloader->start();
+  }
   std::vector<std::thread> side_threads;
   for (auto& side : side_servers) side_threads.emplace_back([&side] { side->run(); });
   server.run();
   logging::info("stopping", {});
+  if (policy_reloader) policy_reloader->stop();
   transfers.stop();  // before the network contexts its completions post to are gone
   for (auto& side : side_servers) side->stop();
   for (auto& thread : side_threads) thread.join();
