@@ -38,6 +38,10 @@ struct RegistryConfig {
   std::chrono::milliseconds revalidate_budget{1500};
   // Pinned tags are always served as cached (frozen), whatever this says.
   NotFoundPolicy on_upstream_not_found = NotFoundPolicy::kServeCached;
+  // Repository globs of the client's names (repository_policy.hpp); deny wins, and a
+  // non-empty allow list refuses every repository it does not match.
+  std::vector<std::string> allow;
+  std::vector<std::string> deny;
 };
 
 struct S3Config {
@@ -94,7 +98,10 @@ struct TlsConfig {
 struct AccessConfig {
   std::vector<std::string> allow_cidrs;  // e.g. "10.0.0.0/8", "127.0.0.1/32", "::1/128"
   std::string htpasswd_file;             // user:bcrypt-hash lines (Basic auth)
-  std::string tokens_file;               // one bearer token per line
+  std::string tokens_file;               // one bearer token per line, optionally "TOKEN NAME"
+  // Peers whose X-Forwarded-For is believed: the client is the rightmost address in it that
+  // is not itself a trusted proxy (used for allow_cidrs and the request log's client=).
+  std::vector<std::string> trusted_proxies;
 };
 
 struct Config {
@@ -112,6 +119,9 @@ struct Config {
   std::optional<TlsConfig> tls;
   AccessConfig access;
   std::string metrics_listen;  // empty: /metrics on the main listener
+  // Manifest and blob digests never served (digest_blocklist.hpp); empty: none. Read at
+  // start-up (a malformed line is a config error naming it).
+  std::string blocked_digests_file;
 };
 
 }  // namespace regmirror::config

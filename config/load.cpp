@@ -9,6 +9,7 @@
 
 #include "config/path_template.hpp"
 #include "config/reference.hpp"
+#include "config/repository_policy.hpp"
 
 namespace regmirror::config {
 namespace {
@@ -137,11 +138,29 @@ UpstreamConfig parse_upstream(const json& value, const std::string& where) {
   return up;
 }
 
+std::vector<std::string> parse_globs(const json& object, const std::string& where, const char* key) {
+  std::vector<std::string> globs;
+  auto it = object.find(key);
+  if (it == object.end()) return globs;
+  if (!it->is_array()) fail(where + "." + key, "must be an array of repository globs");
+  for (std::size_t i = 0; i < it->size(); ++i) {
+    const auto item = where + "." + key + "[" + std::to_string(i) + "]";
+    if (!(*it)[i].is_string()) fail(item, "must be a string");
+    auto glob = (*it)[i].get<std::string>();
+    if (auto why = check_repository_glob(glob); !why.empty()) {
+      fail(item, "bad glob '" + printable(glob) + "': " + why);
+    }
+    globs.push_back(std::move(glob));
+  }
+  return globs;
+}
+
 RegistryConfig parse_registry(const std::string& name, const json& value) {
   const std::string where = "registries." + name;
   require_object(value, where);
   reject_unknown_keys(value, where, {"aliases", "upstreams", "tag_ttl_seconds", "min_remaining",
-                                     "revalidate_budget_ms", "on_upstream_not_found"});
+                                     "revalidate_budget_ms", "on_upstream_not_found", "allow",
+                                     "deny"});
   if (!is_valid_registry_host(name)) fail(where, "not a valid registry host name");
   RegistryConfig registry;
   registry.name = name;
@@ -180,6 +199,8 @@ RegistryConfig parse_registry(const std::string& name, const json& value) {
     fail(where + ".on_upstream_not_found",
          "must be \"serve_cached\" or \"forget\", got '" + printable(policy) + "'");
   }
+  registry.allow = parse_globs(value, where, "allow");
+  registry.deny = parse_globs(value, where, "deny");
   return registry;
 }
 
@@ -308,16 +329,20 @@ bool is_valid_cidr(const std::string& text) {
 
 AccessConfig parse_access(const json& value) {
   require_object(value, "access");
-  reject_unknown_keys(value, "access", {"allow_cidrs", "htpasswd_file", "tokens_file"});
+  reject_unknown_keys(value, "access", {"allow_cidrs", "trusted_proxies", "htpasswd_file", "tokens_file"});
   AccessConfig access;
-  if (auto it = value.find("allow_cidrs"); it != value.end()) {
-    if (!it->is_array()) fail("access.allow_cidrs", "must be an array of CIDRs");
+  for (auto [name, out] : {std::pair{"allow_cidrs", &access.allow_cidrs},
+                           std::pair{"trusted_proxies", &access.trusted_proxies}}) {
+    auto it = value.find(name);
+    if (it == value.end()) continue;
+    const std::string where = std::string("access.") + name;
+    if (!it->is_array()) fail(where, "must be an array of CIDRs");
     for (std::size_t i = 0; i < it->size(); ++i) {
-      const auto key = "access.allow_cidrs[" + std::to_string(i) + "]";
+      const auto key = where + "[" + std::to_string(i) + "]";
       if (!(*it)[i].is_string() || !is_valid_cidr((*it)[i].get<std::string>())) {
         fail(key, "must be an address or ADDRESS/BITS");
       }
-      access.allow_cidrs.push_back((*it)[i].get<std::string>());
+      out->push_back((*it)[i].get<std::string>());
     }
   }
   access.htpasswd_file = get_string(value, "access.", "htpasswd_file", "");
@@ -339,7 +364,7 @@ Config parse_config(std::string_view json_text) {
   reject_unknown_keys(root, "",
                       {"listen", "admin_listen", "data_dir", "max_cache_bytes", "default_registry", "offline",
                        "log_format", "registries", "storage", "limits", "tls", "access",
-                       "metrics_listen"});
+                       "metrics_listen", "blocked_digests_file"});
   Config config;
   config.listen = get_string(root, "", "listen", config.listen);
   check_listen(config.listen, "listen");
@@ -385,6 +410,7 @@ Config parse_config(std::string_view json_text) {
   if (auto it = root.find("access"); it != root.end()) config.access = parse_access(*it);
   config.metrics_listen = get_string(root, "", "metrics_listen", "");
   if (!config.metrics_listen.empty()) check_listen(config.metrics_listen, "metrics_listen");
+  config.blocked_digests_file = get_string(root, "", "blocked_digests_file", "");
   return config;
 }
 

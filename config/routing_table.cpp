@@ -15,6 +15,7 @@ bool is_docker_hub(const RegistryConfig& registry) {
 RoutingTable::RoutingTable(const Config& config) {
   for (const auto& [name, registry] : config.registries) {
     by_host_.emplace(name, &registry);
+    policies_.emplace(name, std::make_shared<const RepositoryPolicy>(registry.allow, registry.deny));
     for (const auto& alias : registry.aliases) by_host_.emplace(alias, &registry);
   }
   default_registry_ = find(config.default_registry);
@@ -54,7 +55,25 @@ boost::system::result<Route, RouteError> RoutingTable::route(std::string_view ns
     repository.insert(0, "library/");
   }
   if (!is_valid_repository(repository)) return RouteError::kNameInvalid;
-  return Route{registry, std::move(repository)};
+  std::shared_ptr<const RepositoryPolicy> policy;
+  {
+    std::lock_guard lock(policies_mutex_);
+    policy = policies_.at(registry->name);
+  }
+  return Route{registry, std::move(repository), std::move(policy)};
+}
+
+std::size_t RoutingTable::replace_policies(const Config& config) {
+  std::size_t replaced = 0;
+  for (const auto& [name, registry] : config.registries) {
+    auto next = std::make_shared<const RepositoryPolicy>(registry.allow, registry.deny);
+    std::lock_guard lock(policies_mutex_);
+    auto it = policies_.find(name);
+    if (it == policies_.end()) continue;
+    it->second = std::move(next);
+    ++replaced;
+  }
+  return replaced;
 }
 
 }  // namespace regmirror::config

@@ -3,16 +3,21 @@
 // default_registry (where one-segment Docker Hub names get "library/").
 #include <boost/system/result.hpp>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "config/config.hpp"
+#include "config/repository_policy.hpp"
 
 namespace regmirror::config {
 
 struct Route {
   const RegistryConfig* registry = nullptr;
   std::string repository;  // the client's repository within that registry, already validated
+  // That registry's allow/deny rules as they were when routed (a reload swaps in new ones).
+  std::shared_ptr<const RepositoryPolicy> policy;
 };
 
 enum class RouteError {
@@ -31,9 +36,16 @@ class RoutingTable {
   // the request path (everything between /v2/ and /manifests|blobs|tags|referrers).
   boost::system::result<Route, RouteError> route(std::string_view ns, std::string_view name) const;
 
+  // Replaces the allow/deny rules of every registry `config` shares with this table (globs
+  // already validated by load.hpp); registries only one of them has are left alone. Returns
+  // how many registries got new rules. Safe while other threads route.
+  std::size_t replace_policies(const Config& config);
+
  private:
   std::map<std::string, const RegistryConfig*, std::less<>> by_host_;
   const RegistryConfig* default_registry_ = nullptr;
+  mutable std::mutex policies_mutex_;
+  std::map<std::string, std::shared_ptr<const RepositoryPolicy>, std::less<>> policies_;  // by name
 };
 
 // Docker Hub is the one registry whose one-segment names live under "library/".

@@ -19,8 +19,10 @@
 #include "cache/evictor.hpp"
 #include "cache/fs_blob_store.hpp"
 #include "cache/rocks_metadata_store.hpp"
+#include "config/digest_blocklist.hpp"
 #include "config/load.hpp"
 #include "config/routing_table.hpp"
+#include "proxy/app/policy_reloader.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/metrics.hpp"
 #include "proxy/registry/admin_handler.hpp"
@@ -160,6 +162,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   }
 
   config::Config cfg;
+  config::DigestBlocklist blocklist;
   std::map<std::string, std::vector<proxy::upstream::Endpoint>> endpoints;
   try {
     cfg = parsed.config_path.empty() ? config::default_config()
@@ -177,6 +180,11 @@ int run_serve_command(const std::vector<std::string>& args) {
       cfg = std::move(patched);
     }
     for (const auto& [name, registry] : cfg.registries) endpoints[name] = endpoints_for(registry);
+    if (!cfg.blocked_digests_file.empty()) {
+      auto parsed_list = config::read_digest_blocklist(cfg.blocked_digests_file);
+      if (!parsed_list.error.empty()) throw config::ConfigError("blocked_digests_file: " + parsed_list.error);
+      blocklist.replace(std::move(parsed_list.digests));
+    }
   } catch (const config::ConfigError& e) {
     std::cerr << "regmirror serve: invalid config: " << e.what() << "\n";
     return 2;
@@ -257,7 +265,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   std::unique_ptr<proxy::server::TlsContextProvider> tls;
   try {
     if (!cfg.access.allow_cidrs.empty() || !cfg.access.htpasswd_file.empty() ||
-        !cfg.access.tokens_file.empty()) {
+        !cfg.access.tokens_file.empty() || !cfg.access.trusted_proxies.empty()) {
       access_policy = std::make_unique<proxy::server::AccessPolicy>(cfg.access);
     }
     if (cfg.tls) {
@@ -330,6 +338,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   parts.readiness = [data_dir] { return check_ready(data_dir); };
   parts.access_policy = access_policy.get();
   parts.serve_metrics = cfg.metrics_listen.empty();
+  parts.blocklist = cfg.blocked_digests_file.empty() ? nullptr : &blocklist;
   proxy::registry::RegistryHandler handler(parts);
 
   proxy::server::ServerOptions options;
@@ -393,10 +402,18 @@ int run_serve_command(const std::vector<std::string>& args) {
                               {"registries", std::to_string(cfg.registries.size())},
                               {"tls", tls ? "true" : "false"},
                               {"offline", cfg.offline ? "true" : "false"}});
+  // Repository policy and blocklist follow their files while serving (SIGHUP or mtime).
+  std::unique_ptr<PolicyReloader> policy_reloader;
+  if (!parsed.config_path.empty()) {
+    policy_reloader = std::make_unique<PolicyReloader>(parsed.config_path, cfg.blocked_digests_file,
+                                                       routes, parts.blocklist ? &blocklist : nullptr);
+    policy_reloader->start();
+  }
   std::vector<std::thread> side_threads;
   for (auto& side : side_servers) side_threads.emplace_back([&side] { side->run(); });
   server.run();
   logging::info("stopping", {});
+  if (policy_reloader) policy_reloader->stop();
   transfers.stop();  // before the network contexts its completions post to are gone
   for (auto& side : side_servers) side->stop();
   for (auto& thread : side_threads) thread.join();

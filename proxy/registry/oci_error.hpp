@@ -15,7 +15,7 @@ enum class OciError {
   kUnsupported,       // 405 UNSUPPORTED (push methods, unknown routes under /v2/)
   kNotFound,          // 404 NOT_FOUND (no such route)
   kUnauthorized,      // 401 UNAUTHORIZED: credentials required by the mirror's access policy
-  kDenied,            // 403 DENIED: client address not in the allow-list
+  kDenied,            // 403 DENIED: client address, repository policy or blocklist refuses
   kTooManyRequests,   // 429 TOOMANYREQUESTS
   kUnavailable,       // 503 UNAVAILABLE: no upstream could answer and nothing is cached
   kUpstreamInvalid,   // 502 UPSTREAM_INVALID: the upstream answered garbage (bad digest, too big)

@@ -52,6 +52,8 @@ struct Exchange {
   std::uint64_t bytes = 0;
   std::string error;
   std::string upstream;  // the upstream that answered a miss
+  std::string client;    // address, behind trusted proxies the one they forwarded for
+  std::string user;      // htpasswd user or token name; "" when anonymous
 };
 
 using StringResponse = http::response<http::string_body>;
@@ -79,6 +81,12 @@ class RequestContext {
   asio::awaitable<bool> serve(const RequestTarget& target) {
     const auto method = connection_.request().method();
     ex.kind = target.kind;
+    auto client = connection_.remote_address();
+    if (auto* policy = parts_.access_policy) {
+      auto forwarded = connection_.request()["X-Forwarded-For"];
+      client = policy->client_address(client, std::string_view(forwarded.data(), forwarded.size()));
+    }
+    ex.client = client.to_string();
     switch (target.kind) {
       case RouteKind::kHealthz:
         co_return co_await plain(http::status::ok, "ok\n");
@@ -102,15 +110,17 @@ class RequestContext {
     }
     // Access control covers the whole registry API (/v2/...), not the health probes.
     if (auto* policy = parts_.access_policy) {
-      if (!policy->address_allowed(connection_.remote_address())) {
+      if (!policy->address_allowed(client)) {
         co_return co_await error(OciError::kDenied, "client address not allowed");
       }
       auto authorization = connection_.request()[http::field::authorization];
-      if (!policy->credentials_valid(std::string_view(authorization.data(), authorization.size()))) {
+      auto user = policy->authenticate(std::string_view(authorization.data(), authorization.size()));
+      if (!user) {
         auto response = error_response(registry_error(OciError::kUnauthorized, "authentication required"));
         response.set(http::field::www_authenticate, "Basic realm=\"regmirror\"");
         co_return co_await send_buffered(std::move(response));
       }
+      ex.user = std::move(*user);
     }
     if (method != http::verb::get && method != http::verb::head) {
       co_return co_await error(OciError::kUnsupported,
@@ -144,6 +154,10 @@ class RequestContext {
     ex.registry = route->registry->name;
     ex.repository = route->repository;
     ex.reference = target.reference;
+    if (auto refused = policy_refusal(*route, target)) co_return co_await error(OciError::kDenied, *refused);
+    if (target.kind != RouteKind::kTagsList && is_blocked(target.reference)) {
+      co_return co_await error(OciError::kDenied, blocked_message(target.reference));
+    }
     const auto& chain = *parts_.chains->at(route->registry->name);
     switch (target.kind) {
       case RouteKind::kManifest:
@@ -160,6 +174,21 @@ class RequestContext {
   }
 
  private:
+  // The registry's allow/deny rules, judged on the client's name before any upstream is asked.
+  static std::optional<std::string> policy_refusal(const config::Route& route, const RequestTarget& target) {
+    bool by_tag = target.kind == RouteKind::kManifest && target.reference.find(':') == std::string::npos;
+    auto why = route.policy->refusal(route.repository, by_tag ? std::string_view(target.reference) : "");
+    if (!why) return std::nullopt;
+    return "repository " + route.registry->name + "/" + route.repository + " " + *why;
+  }
+
+  bool is_blocked(std::string_view digest) const {
+    return parts_.blocklist != nullptr && parts_.blocklist->blocked(digest);
+  }
+  static std::string blocked_message(std::string_view digest) {
+    return "digest " + std::string(digest) + " is blocked by this mirror's blocked_digests_file";
+  }
+
   // ------------------------------------------------------------------ writing
   template <class Response>
   void common_headers(Response& response) {
@@ -222,6 +251,8 @@ class RequestContext {
   asio::awaitable<bool> manifest(const UpstreamChain& chain, const std::string& repository,
                                  const std::string& reference) {
     if (auto hot = hot_manifest(chain, repository, reference)) {
+      // A tag resolving to a blocked digest is refused too (the cache keeps it).
+      if (is_blocked(hot->digest)) co_return co_await error(OciError::kDenied, blocked_message(hot->digest));
       ex.outcome = CacheOutcome::kHit;
       parts_.metrics->cache_outcome(reference.find(':') == std::string::npos ? "tag" : "manifest",
                                     "hit");
@@ -231,6 +262,7 @@ class RequestContext {
     if (!answer) co_return co_await failure(answer.error());
     ex.outcome = answer->outcome;
     ex.upstream = answer->upstream;
+    if (is_blocked(answer->digest)) co_return co_await error(OciError::kDenied, blocked_message(answer->digest));
     co_return co_await send_manifest(answer->digest, answer->media_type, answer->body,
                                      answer->outcome);
   }
@@ -461,7 +493,9 @@ asio::awaitable<bool> RegistryHandler::handle(Connection& connection) {
     auto status = std::to_string(ex.status);
     auto millis = std::to_string(static_cast<long>(seconds * 1000));
     auto bytes = std::to_string(ex.bytes);
-    logging::info("request", {{"method", method},
+    logging::info("request", {{"client", ex.client},
+                              {"user", ex.user.empty() ? std::string("-") : ex.user},
+                              {"method", method},
                               {"route", route_name(ex.kind)},
                               {"registry", ex.registry},
                               {"repo", ex.repository},

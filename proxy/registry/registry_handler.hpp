@@ -9,6 +9,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "config/digest_blocklist.hpp"
 #include "config/routing_table.hpp"
 #include "proxy/server/connection.hpp"
 
@@ -44,6 +45,7 @@ struct RegistryHandlerParts {
   std::function<std::string()> readiness;          // blocking; "" when ready, else why not
   server::AccessPolicy* access_policy = nullptr;   // who may use /v2/ (null: everyone)
   bool serve_metrics = true;                       // false when metrics_listen is separate
+  const config::DigestBlocklist* blocklist = nullptr;  // digests never served (null: none)
 };
 
 class RegistryHandler final : public server::Handler {

@@ -76,19 +76,72 @@ bool in_network(const boost::asio::ip::address& address, const boost::asio::ip::
   return true;
 }
 
+std::string token_label(const std::string& token) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(token.data(), token.size(), digest, &size, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "token:";
+  for (unsigned i = 0; i < 4 && i < size; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0xf]);
+  }
+  return out;
+}
+
+std::string_view trim_spaces(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
 }  // namespace
 
-AccessPolicy::AccessPolicy(const config::AccessConfig& config)
-    : htpasswd_file_(config.htpasswd_file), tokens_file_(config.tokens_file) {
-  for (const auto& cidr : config.allow_cidrs) {
+std::vector<AccessPolicy::Network> AccessPolicy::parse_networks(const std::vector<std::string>& cidrs,
+                                                                const std::string& key) {
+  std::vector<Network> out;
+  for (const auto& cidr : cidrs) {
     auto slash = cidr.find('/');
     boost::system::error_code ec;
     auto base = boost::asio::ip::make_address(cidr.substr(0, slash), ec);
-    if (ec) throw config::ConfigError("access.allow_cidrs: invalid address in '" + cidr + "'");
+    if (ec) throw config::ConfigError(key + ": invalid address in '" + cidr + "'");
     unsigned bits = slash == std::string::npos ? (base.is_v4() ? 32u : 128u)
                                                : static_cast<unsigned>(std::stoul(cidr.substr(slash + 1)));
-    networks_.push_back({base, bits});
+    out.push_back({base, bits});
   }
+  return out;
+}
+
+bool AccessPolicy::trusted(const boost::asio::ip::address& address) const {
+  for (const auto& network : trusted_proxies_) {
+    if (in_network(address, network.base, network.bits)) return true;
+  }
+  return false;
+}
+
+boost::asio::ip::address AccessPolicy::client_address(const boost::asio::ip::address& peer,
+                                                      std::string_view forwarded_for) const {
+  if (trusted_proxies_.empty() || !trusted(peer)) return peer;
+  auto client = peer;
+  // Right to left: each hop was added by the proxy in front of us; stop at the first one
+  // that is not a trusted proxy (anything left of it is the client's own claim).
+  while (!forwarded_for.empty()) {
+    auto comma = forwarded_for.rfind(',');
+    auto item = trim_spaces(comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1));
+    forwarded_for = comma == std::string_view::npos ? std::string_view() : forwarded_for.substr(0, comma);
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(std::string(item), ec);
+    if (ec) break;
+    client = address;
+    if (!trusted(address)) break;
+  }
+  return client;
+}
+
+AccessPolicy::AccessPolicy(const config::AccessConfig& config)
+    : htpasswd_file_(config.htpasswd_file), tokens_file_(config.tokens_file) {
+  networks_ = parse_networks(config.allow_cidrs, "access.allow_cidrs");
+  trusted_proxies_ = parse_networks(config.trusted_proxies, "access.trusted_proxies");
   for (const auto& [file, key] : {std::pair{htpasswd_file_, "access.htpasswd_file"},
                                   std::pair{tokens_file_, "access.tokens_file"}}) {
     if (!file.empty() && mtime_of(file) < 0) {
@@ -131,34 +184,43 @@ void AccessPolicy::reload_if_changed() {
     if (mtime != tokens_mtime_) {
       tokens_mtime_ = mtime;
       tokens_.clear();
-      for (auto& line : read_lines(tokens_file_)) tokens_.insert(std::move(line));
+      for (const auto& line : read_lines(tokens_file_)) {
+        auto text = trim_spaces(line);
+        auto space = text.find_first_of(" \t");
+        auto token = std::string(text.substr(0, space));
+        auto name = space == std::string_view::npos ? std::string() : std::string(trim_spaces(text.substr(space)));
+        tokens_[token] = name.empty() ? token_label(token) : name;
+      }
     }
   }
 }
 
-bool AccessPolicy::credentials_valid(std::string_view authorization) {
-  if (!requires_credentials()) return true;
+std::optional<std::string> AccessPolicy::authenticate(std::string_view authorization) {
+  if (!requires_credentials()) return std::string();
   std::lock_guard lock(mutex_);
   reload_if_changed();
   auto space = authorization.find(' ');
-  if (space == std::string_view::npos) return false;
+  if (space == std::string_view::npos) return std::nullopt;
   auto scheme = authorization.substr(0, space);
   auto value = authorization.substr(space + 1);
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   if ((scheme == "Bearer" || scheme == "bearer") && !tokens_.empty()) {
-    return tokens_.contains(std::string(value));
+    auto token = tokens_.find(std::string(value));
+    if (token == tokens_.end()) return std::nullopt;
+    return token->second;
   }
   if ((scheme == "Basic" || scheme == "basic") && !users_.empty()) {
     auto pair = base64_decode(value);
     auto colon = pair.find(':');
-    if (colon == std::string::npos) return false;
-    if (verified_.contains(pair)) return true;
-    auto user = users_.find(pair.substr(0, colon));
-    if (user == users_.end() || !bcrypt_matches(pair.substr(colon + 1), user->second)) return false;
+    if (colon == std::string::npos) return std::nullopt;
+    auto name = pair.substr(0, colon);
+    if (verified_.contains(pair)) return name;
+    auto user = users_.find(name);
+    if (user == users_.end() || !bcrypt_matches(pair.substr(colon + 1), user->second)) return std::nullopt;
     if (verified_.size() < 10000) verified_.insert(pair);
-    return true;
+    return name;
   }
-  return false;
+  return std::nullopt;
 }
 
 }  // namespace regmirror::proxy::server

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,7 +26,15 @@ class AccessPolicy {
   bool address_allowed(const boost::asio::ip::address& address) const;
   bool requires_credentials() const;
   // `authorization`: the request's Authorization header ("" when absent).
-  bool credentials_valid(std::string_view authorization);
+  bool credentials_valid(std::string_view authorization) { return authenticate(authorization).has_value(); }
+  // Who the credentials name: the htpasswd user, the token's name ("TOKEN NAME" line; else
+  // "token:" and 8 hex digits of its SHA-256), "" when no credentials are required;
+  // nullopt when they are required and missing or wrong.
+  std::optional<std::string> authenticate(std::string_view authorization);
+  // The client behind trusted proxies: `peer` unless it is a trusted proxy and
+  // `forwarded_for` (X-Forwarded-For) names someone behind it.
+  boost::asio::ip::address client_address(const boost::asio::ip::address& peer,
+                                          std::string_view forwarded_for) const;
 
  private:
   struct Network {
@@ -34,7 +43,11 @@ class AccessPolicy {
   };
   void reload_if_changed();
 
+  static std::vector<Network> parse_networks(const std::vector<std::string>& cidrs, const std::string& key);
+  bool trusted(const boost::asio::ip::address& address) const;
+
   std::vector<Network> networks_;
+  std::vector<Network> trusted_proxies_;
   std::string htpasswd_file_;
   std::string tokens_file_;
   std::mutex mutex_;
@@ -42,7 +55,7 @@ class AccessPolicy {
   std::int64_t htpasswd_mtime_ = -1;
   std::int64_t tokens_mtime_ = -1;
   std::unordered_map<std::string, std::string> users_;  // user -> bcrypt hash
-  std::unordered_set<std::string> tokens_;
+  std::unordered_map<std::string, std::string> tokens_;  // token -> name
   // Verified "user:password" pairs, so bcrypt (deliberately slow) runs once per credential.
   std::unordered_set<std::string> verified_;
 };
