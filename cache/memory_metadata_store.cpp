@@ -60,6 +60,19 @@ Result<std::vector<TagEntry>> MemoryMetadataStore::list_all_tags() {
   return out;
 }
 
+Result<std::vector<TagEntry>> MemoryMetadataStore::list_tag_entries(
+    const std::optional<TagKey>& after, std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  std::vector<TagEntry> out;
+  auto it = after ? tags_.upper_bound(codec::tag_key(*after)) : tags_.begin();
+  for (; it != tags_.end() && out.size() < limit; ++it) {
+    auto tag_key = codec::parse_tag_key(it->first);
+    if (!tag_key) return CacheErrc::kCorruptRecord;
+    out.push_back(TagEntry{std::move(*tag_key), it->second});
+  }
+  return out;
+}
+
 Result<std::optional<PinRecord>> MemoryMetadataStore::get_pin(const std::string& ref) {
   std::lock_guard lock(mutex_);
   auto it = pins_.find(ref);
@@ -91,9 +104,35 @@ Result<std::optional<BlobRecord>> MemoryMetadataStore::get_blob_record(const Dig
   return std::optional<BlobRecord>(it->second);
 }
 
+void MemoryMetadataStore::set_blob(const std::string& digest,
+                                   const std::optional<BlobRecord>& record) {
+  if (auto it = blob_records_.find(digest); it != blob_records_.end()) {
+    ages_.erase({it->second.last_access, digest});
+    usage_.bytes -= it->second.size;
+    usage_.count -= 1;
+    blob_records_.erase(it);
+  }
+  if (!record) return;
+  blob_records_.emplace(digest, *record);
+  ages_.emplace(record->last_access, digest);
+  usage_.bytes += record->size;
+  usage_.count += 1;
+}
+
 Result<void> MemoryMetadataStore::put_blob_record(const Digest& digest, const BlobRecord& record) {
   std::lock_guard lock(mutex_);
-  blob_records_[digest.str()] = record;
+  set_blob(digest.str(), record);
+  return {};
+}
+
+Result<void> MemoryMetadataStore::record_committed(const Digest& digest, std::uint64_t size,
+                                                   std::int64_t when) {
+  std::lock_guard lock(mutex_);
+  BlobRecord record{size, when};
+  if (auto it = blob_records_.find(digest.str()); it != blob_records_.end()) {
+    record.last_access = std::max(when, it->second.last_access);
+  }
+  set_blob(digest.str(), record);
   return {};
 }
 
@@ -101,25 +140,50 @@ Result<void> MemoryMetadataStore::record_access(
     const std::vector<std::pair<Digest, std::int64_t>>& accesses) {
   std::lock_guard lock(mutex_);
   for (const auto& [digest, when] : accesses) {
-    auto& record = blob_records_[digest.str()];
-    record.last_access = std::max(record.last_access, when);
+    BlobRecord record;
+    if (auto it = blob_records_.find(digest.str()); it != blob_records_.end()) {
+      if (it->second.last_access >= when) continue;
+      record = it->second;
+    }
+    record.last_access = when;
+    set_blob(digest.str(), record);
   }
   return {};
 }
 
 Result<void> MemoryMetadataStore::delete_blob_record(const Digest& digest) {
   std::lock_guard lock(mutex_);
-  blob_records_.erase(digest.str());
+  set_blob(digest.str(), std::nullopt);
   return {};
 }
 
-Result<std::vector<std::pair<Digest, BlobRecord>>> MemoryMetadataStore::list_blob_records() {
+Result<BlobUsage> MemoryMetadataStore::blob_usage() {
+  std::lock_guard lock(mutex_);
+  return usage_;
+}
+
+Result<std::vector<std::pair<Digest, BlobRecord>>> MemoryMetadataStore::oldest_blob_records(
+    const std::optional<BlobAge>& after, std::size_t limit) {
   std::lock_guard lock(mutex_);
   std::vector<std::pair<Digest, BlobRecord>> out;
-  for (const auto& [text, record] : blob_records_) {
-    auto digest = Digest::parse(text);
+  auto it = after ? ages_.upper_bound({after->last_access, after->digest}) : ages_.begin();
+  for (; it != ages_.end() && out.size() < limit; ++it) {
+    auto digest = Digest::parse(it->second);
     if (!digest) return CacheErrc::kCorruptRecord;
-    out.emplace_back(std::move(*digest), record);
+    out.emplace_back(std::move(*digest), blob_records_.at(it->second));
+  }
+  return out;
+}
+
+Result<std::vector<std::pair<Digest, BlobRecord>>> MemoryMetadataStore::list_blob_records(
+    const std::string& after, std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<Digest, BlobRecord>> out;
+  auto it = after.empty() ? blob_records_.begin() : blob_records_.upper_bound(after);
+  for (; it != blob_records_.end() && out.size() < limit; ++it) {
+    auto digest = Digest::parse(it->first);
+    if (!digest) return CacheErrc::kCorruptRecord;
+    out.emplace_back(std::move(*digest), it->second);
   }
   return out;
 }

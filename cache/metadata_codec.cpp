@@ -21,6 +21,39 @@ std::string blob_prefix() { return "b\0"s; }
 std::string pin_key(const std::string& ref) { return pin_prefix() + ref; }
 std::string blob_key(const Digest& digest) { return blob_prefix() + digest.str(); }
 
+std::string age_prefix() { return "a\0"s; }
+
+std::string age_key(std::int64_t last_access, const std::string& digest) {
+  auto biased = static_cast<std::uint64_t>(last_access) ^ (std::uint64_t{1} << 63);
+  std::string key = age_prefix();
+  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>(biased >> shift));
+  return key + digest;
+}
+
+std::optional<BlobAge> parse_age_key(const std::string& key) {
+  auto prefix = age_prefix();
+  if (!key.starts_with(prefix) || key.size() <= prefix.size() + 8) return std::nullopt;
+  std::uint64_t biased = 0;
+  for (std::size_t i = 0; i < 8; ++i) {
+    biased = (biased << 8) | static_cast<unsigned char>(key[prefix.size() + i]);
+  }
+  return BlobAge{static_cast<std::int64_t>(biased ^ (std::uint64_t{1} << 63)),
+                 key.substr(prefix.size() + 8)};
+}
+
+std::string blob_usage_key() { return "u\0blob_usage"s; }
+
+std::string encode(const BlobUsage& usage) {
+  return json{{"bytes", usage.bytes}, {"count", usage.count}}.dump();
+}
+
+std::optional<BlobUsage> decode_usage(const std::string& bytes) {
+  auto doc = json::parse(bytes, nullptr, false);
+  if (!doc.is_object() || !doc["bytes"].is_number_unsigned() || !doc["count"].is_number_unsigned())
+    return std::nullopt;
+  return BlobUsage{doc["bytes"].get<std::uint64_t>(), doc["count"].get<std::uint64_t>()};
+}
+
 std::optional<TagKey> parse_tag_key(const std::string& key) {
   auto prefix = all_tags_prefix();
   if (!key.starts_with(prefix)) return std::nullopt;

@@ -17,6 +17,17 @@ std::string pin_prefix();
 std::string blob_prefix();
 std::string pin_key(const std::string& ref);
 std::string blob_key(const Digest& digest);
+// The last-use order: "a\0" + 8-byte big-endian (last_access + 2^63) + digest text, so byte
+// order is time order. The value is empty; the record lives under blob_key().
+std::string age_prefix();
+std::string age_key(std::int64_t last_access, const std::string& digest);
+// (last_access, digest text) of an age_key(); nullopt for anything else.
+std::optional<BlobAge> parse_age_key(const std::string& key);
+// Running totals of the blob records (one key), and the marker that the age order and the
+// totals were built for every record (indexes written before they existed get them at open).
+std::string blob_usage_key();
+std::string encode(const BlobUsage& usage);
+std::optional<BlobUsage> decode_usage(const std::string& bytes);
 // The parts of a key produced by tag_key(); nullopt for anything else.
 std::optional<TagKey> parse_tag_key(const std::string& key);
 

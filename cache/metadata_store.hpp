@@ -6,6 +6,7 @@
 // Contract: thread-safe; calls block on disk (call them off the network threads); a record
 // that cannot be decoded is reported as CacheErrc::kCorruptRecord, never silently dropped.
 #include <boost/system/result.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -45,6 +46,17 @@ struct BlobRecord {
 
 // A pinned reference ("docker.io/library/alpine:3.19"): the digests it resolved to when it was
 // pinned, manifests and blobs alike. Eviction never removes any of them.
+struct BlobUsage {
+  std::uint64_t bytes = 0;  // sum of the records' sizes
+  std::uint64_t count = 0;  // number of records
+};
+
+// A position in the least-recently-used order of blob records.
+struct BlobAge {
+  std::int64_t last_access = 0;
+  std::string digest;  // digest text
+};
+
 struct PinRecord {
   std::vector<std::string> digests;
   std::int64_t pinned_at = 0;  // unix seconds
@@ -77,6 +89,9 @@ class MetadataStore {
                                                      const std::string& repository) = 0;
   // Every tag of every repository, sorted by registry, repository, tag.
   virtual Result<std::vector<TagEntry>> list_all_tags() = 0;
+  // Up to `limit` tags in that order, strictly after `after` (nullopt: from the first).
+  virtual Result<std::vector<TagEntry>> list_tag_entries(const std::optional<TagKey>& after,
+                                                         std::size_t limit) = 0;
 
   virtual Result<std::optional<PinRecord>> get_pin(const std::string& ref) = 0;
   virtual Result<void> put_pin(const std::string& ref, const PinRecord& record) = 0;
@@ -84,14 +99,28 @@ class MetadataStore {
   // Every pin, sorted by reference.
   virtual Result<std::vector<std::pair<std::string, PinRecord>>> list_pins() = 0;
 
+  // Blob records (eviction bookkeeping). Every store keeps them in two orders, by digest and by
+  // last use, plus running totals, so eviction and listing read only what they need: memory and
+  // time per call do not depend on how many blobs are cached.
   virtual Result<std::optional<BlobRecord>> get_blob_record(const Digest& digest) = 0;
+  // Writes the record exactly as given (size and last use).
   virtual Result<void> put_blob_record(const Digest& digest, const BlobRecord& record) = 0;
+  // A blob of `size` bytes was committed at `when`: sets the size, raises last_access.
+  virtual Result<void> record_committed(const Digest& digest, std::uint64_t size,
+                                        std::int64_t when) = 0;
   // Raises each digest's last_access to the given time (never lowers it); creates records with
   // size 0 for digests not seen before. One batch, atomic.
   virtual Result<void> record_access(const std::vector<std::pair<Digest, std::int64_t>>& accesses) = 0;
-  virtual Result<void> delete_blob_record(const Digest& digest) = 0;
-  // Every blob record, sorted by digest.
-  virtual Result<std::vector<std::pair<Digest, BlobRecord>>> list_blob_records() = 0;
+  virtual Result<void> delete_blob_record(const Digest& digest) = 0;  // absent: not an error
+  // Sum of the sizes and number of the blob records: O(1).
+  virtual Result<BlobUsage> blob_usage() = 0;
+  // Up to `limit` records in least-recently-used order (last_access, then digest), strictly
+  // after `after` (nullopt: from the oldest).
+  virtual Result<std::vector<std::pair<Digest, BlobRecord>>> oldest_blob_records(
+      const std::optional<BlobAge>& after, std::size_t limit) = 0;
+  // Up to `limit` records sorted by digest, strictly after the digest text `after` ("": first).
+  virtual Result<std::vector<std::pair<Digest, BlobRecord>>> list_blob_records(
+      const std::string& after, std::size_t limit) = 0;
 
   // Writes every manifest record, tag and pin of the batch at once: readers see all or none.
   virtual Result<void> apply_import(const ImportBatch& batch) = 0;

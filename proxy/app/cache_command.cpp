@@ -19,7 +19,11 @@ constexpr const char* kCacheUsage = R"(Usage: regmirror cache COMMAND [options]
 Inspect and manage a running mirror's cache through its admin API (admin_listen).
 
 Commands:
-  ls                 cached references: digest, size (with every blob they use), pinned, last use
+  ls                 cached references: digest, size (with every blob they use), pinned, last use;
+                     printed page by page as the mirror answers (1000 per request)
+  ls --limit N [--after REF]
+                     one page of at most N references after REF (the "next:" line of the page
+                     before); with --json, each page is one JSON document per line
   pin REF            keep REF (e.g. k8s.gcr.io/pause:3.2) and all its blobs forever; REF must be
                      cached already (pull or seed it first)
   unpin REF          let REF be evicted again
@@ -64,12 +68,15 @@ std::string format_time(std::int64_t unix_seconds) {
   return text;
 }
 
-void print_ls(const json& doc) {
+void print_ls_header() {
   std::cout << std::left << std::setw(60) << "REFERENCE"
             << "  " << std::setw(19) << "DIGEST"
             << "  " << std::setw(10) << "SIZE"
             << "  " << std::setw(6) << "PINNED"
             << "  LAST USE\n";
+}
+
+void print_ls_rows(const json& doc) {
   for (const auto& ref : doc.value("references", json::array())) {
     auto digest = ref.value("digest", std::string());
     if (digest.size() > 19) digest = digest.substr(0, 19);
@@ -80,6 +87,9 @@ void print_ls(const json& doc) {
               << (ref.value("pinned", false) ? "yes" : "no") << "  "
               << format_time(ref.value("last_use", std::int64_t{0})) << "\n";
   }
+}
+
+void print_ls_total(const json& doc) {
   std::cout << "total " << format_bytes(doc.value("total_bytes", std::uint64_t{0})) << " in "
             << doc.value("blob_count", 0) << " blobs (pinned "
             << format_bytes(doc.value("pinned_bytes", std::uint64_t{0})) << ", limit "
@@ -106,11 +116,51 @@ std::optional<std::int64_t> parse_age_seconds(const std::string& text) {
   return std::stoll(digits) * unit;
 }
 
+namespace {
+
+// `cache ls`: one page (--limit) or every page in turn, printed as it arrives, so neither side
+// holds the whole cache listing.
+int list_pages(CliHttp& http, const std::string& base, std::optional<std::size_t> limit,
+               std::string after, bool raw_json) {
+  bool first = true;
+  for (;;) {
+    std::string url = base + "/admin/cache?limit=" + std::to_string(limit.value_or(1000));
+    if (!after.empty()) url += "&after=" + percent_encode(after);
+    auto answer = http.request("GET", url);
+    if (!answer.ok()) {
+      std::cerr << "regmirror cache ls: " << answer.describe() << "\n";
+      return 1;
+    }
+    auto doc = json::parse(answer.body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+      std::cerr << "regmirror cache ls: the admin API answered something that is not JSON\n";
+      return 1;
+    }
+    auto next = doc.value("next", std::string());
+    if (raw_json) {
+      std::cout << doc.dump() << "\n";
+    } else {
+      if (first) print_ls_header();
+      print_ls_rows(doc);
+      if (next.empty() || limit) print_ls_total(doc);
+      if (!next.empty() && limit) std::cout << "next: " << next << "\n";
+    }
+    std::cout.flush();
+    first = false;
+    if (next.empty() || limit) return 0;
+    after = next;
+  }
+}
+
+}  // namespace
+
 int run_cache_command(const std::vector<std::string>& args) {
   std::string admin = kDefaultAdminUrl;
   bool raw_json = false;
   bool s3 = false;
   std::optional<std::int64_t> older_than;
+  std::optional<std::size_t> limit;
+  std::string after;
   std::vector<std::string> positional;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& arg = args[i];
@@ -125,6 +175,20 @@ int run_cache_command(const std::vector<std::string>& args) {
       admin = args[++i];
     } else if (arg == "--json") {
       raw_json = true;
+    } else if (arg == "--limit") {
+      if (i + 1 >= args.size() || args[i + 1].empty() || args[i + 1].size() > 5 ||
+          args[i + 1].find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(args[i + 1]) == 0 || std::stoul(args[i + 1]) > 10000) {
+        std::cerr << "regmirror cache: --limit needs a number from 1 to 10000\n";
+        return 2;
+      }
+      limit = std::stoul(args[++i]);
+    } else if (arg == "--after") {
+      if (i + 1 >= args.size() || args[i + 1].empty()) {
+        std::cerr << "regmirror cache: --after needs a reference (REGISTRY/REPO:TAG)\n";
+        return 2;
+      }
+      after = args[++i];
     } else if (arg == "--s3") {
       s3 = true;
     } else if (arg == "--older-than") {
@@ -165,6 +229,10 @@ int run_cache_command(const std::vector<std::string>& args) {
     return 2;
   }
 
+  if ((limit || !after.empty()) && command != "ls") {
+    std::cerr << "regmirror cache " << command << ": --limit/--after only apply to ls\n";
+    return 2;
+  }
   if ((s3 || older_than) && command != "gc") {
     std::cerr << "regmirror cache " << command << ": --s3/--older-than only apply to gc\n";
     return 2;
@@ -175,10 +243,9 @@ int run_cache_command(const std::vector<std::string>& args) {
   }
 
   CliHttp http;
+  if (command == "ls") return list_pages(http, base, limit, after, raw_json);
   HttpAnswer answer;
-  if (command == "ls") {
-    answer = http.request("GET", base + "/admin/cache");
-  } else if (command == "pin") {
+  if (command == "pin") {
     answer = http.request("POST", base + "/admin/pins", {"Content-Type: application/json"},
                           json{{"ref", positional[1]}}.dump());
   } else if (command == "unpin") {
@@ -207,9 +274,7 @@ int run_cache_command(const std::vector<std::string>& args) {
       return 1;
     return 0;
   }
-  if (command == "ls") {
-    print_ls(doc);
-  } else if (command == "pin") {
+  if (command == "pin") {
     std::cout << "pinned " << doc.value("ref", std::string()) << " ("
               << doc.value("digest", std::string()) << ", " << doc.value("digests", 0)
               << " digests, " << format_bytes(doc.value("bytes", std::uint64_t{0})) << " cached";

@@ -316,9 +316,14 @@ int run_serve_command(const std::vector<std::string>& args) {
   proxy::registry::BlobFetcherOptions fetcher_options;
   fetcher_options.resume_attempts = cfg.limits.upstream_resume_attempts;
   proxy::registry::BlobFetcher fetcher(**blobs, metrics, disk_pool, fetcher_options,
-                                       [&](std::uint64_t bytes) {
-                                         // Eviction is its own task, never inline in a request.
-                                         if (evictor.note_committed(bytes)) queue_eviction();
+                                       [&](const cache::Digest& digest, std::uint64_t bytes) {
+                                         // Index write and eviction are their own tasks, never
+                                         // inline in a request.
+                                         boost::asio::post(index_pool, [&, digest, bytes] {
+                                           if (evictor.note_committed(digest, bytes)) {
+                                             queue_eviction();
+                                           }
+                                         });
                                        });
   fetcher.set_tier(tier.get());
   proxy::registry::BlobService blob_service(proxy::registry::BlobServiceParts{
@@ -385,8 +390,24 @@ int run_serve_command(const std::vector<std::string>& args) {
   if (!cfg.admin_listen.empty()) add_side(admin, cfg.admin_listen, "admin_listening");
   if (!cfg.metrics_listen.empty()) add_side(metrics_handler, cfg.metrics_listen, "metrics_listening");
 
-  // Size the cache and evict if a smaller max_cache_bytes was configured since last run.
-  boost::asio::post(index_pool, run_eviction);
+  // In the background, serving meanwhile: bring the index in line with the files (a crash, an
+  // operator's rm, an index from an older version), then evict if a smaller max_cache_bytes was
+  // configured since the last run.
+  boost::asio::post(index_pool, [&] {
+    auto started = std::chrono::steady_clock::now();
+    auto reconciled = evictor.reconcile();
+    auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (!reconciled.error.empty()) {
+      logging::error("reconcile_failed", {{"error", reconciled.error}});
+    } else {
+      logging::info("reconciled", {{"files", std::to_string(reconciled.files)},
+                                   {"added", std::to_string(reconciled.added)},
+                                   {"resized", std::to_string(reconciled.resized)},
+                                   {"orphans_removed", std::to_string(reconciled.orphans_removed)},
+                                   {"seconds", std::to_string(seconds)}});
+    }
+    run_eviction();
+  });
   std::atomic<bool> stopping{false};
   std::thread housekeeping([&] {
     // Bookkeeping every minute: last-use times into the index, eviction when needed.

@@ -117,30 +117,50 @@ std::optional<std::string> query_param(std::string_view target, std::string_view
 
 // --- blocking jobs (worker threads) ---------------------------------------------------------
 
-Reply list_cache(const AdminHandlerParts& parts) {
+// A decimal count of at most 9 digits; nullopt otherwise.
+std::optional<std::size_t> parse_count(const std::string& text) {
+  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return static_cast<std::size_t>(std::stoul(text));
+}
+
+// "registry/repository:tag" as a tag key (the cursor of a cache listing); nullopt otherwise.
+std::optional<cache::TagKey> parse_tag_ref(const std::string& ref) {
+  auto slash = ref.find('/');
+  auto colon = ref.rfind(':');
+  if (slash == std::string::npos || colon == std::string::npos || colon < slash ||
+      ref.find('/', colon) != std::string::npos || slash == 0 || colon == slash + 1 ||
+      colon + 1 == ref.size()) {
+    return std::nullopt;
+  }
+  return cache::TagKey{ref.substr(0, slash), ref.substr(slash + 1, colon - slash - 1),
+                       ref.substr(colon + 1)};
+}
+
+// One page of the cached references in tag order: `limit` tags after `after` (a reference of
+// the previous page's "next"). Pins that no tag names (by digest, or of a forgotten tag) come
+// on the first page. Totals come from the index's running sums: the cost of a page does not
+// depend on the size of the cache.
+Reply list_cache(const AdminHandlerParts& parts, std::size_t limit, const std::string& after) {
   parts.evictor->flush_access();
-  std::map<cache::Digest, std::uint64_t> sizes;
-  std::uint64_t total = 0;
-  auto listed =
-      parts.blobs->for_each([&](const cache::Digest& digest, const cache::BlobInfo& info) {
-        sizes.emplace(digest, info.size);
-        total += info.size;
-      });
-  if (!listed)
-    return fail(http::status::internal_server_error, "listing blobs: " + listed.error().message());
-  auto tags = parts.metadata->list_all_tags();
+  std::optional<cache::TagKey> cursor;
+  if (!after.empty()) {
+    cursor = parse_tag_ref(after);
+    if (!cursor) {
+      return fail(http::status::bad_request,
+                  "after=" + after + ": not a REGISTRY/REPOSITORY:TAG reference from \"next\"");
+    }
+  }
+  auto usage = parts.metadata->blob_usage();
+  if (!usage)
+    return fail(http::status::internal_server_error, "reading usage: " + usage.error().message());
+  // One more than asked: whether a next page exists.
+  auto tags = parts.metadata->list_tag_entries(cursor, limit + 1);
   if (!tags)
     return fail(http::status::internal_server_error, "reading tags: " + tags.error().message());
   auto pins = parts.metadata->list_pins();
   if (!pins)
     return fail(http::status::internal_server_error, "reading pins: " + pins.error().message());
-  auto records = parts.metadata->list_blob_records();
-  if (!records) {
-    return fail(http::status::internal_server_error,
-                "reading blob records: " + records.error().message());
-  }
-  std::map<cache::Digest, std::int64_t> last_use;
-  for (const auto& [digest, record] : *records) last_use[digest] = record.last_access;
   auto pinned = cache::pinned_digests(*parts.blobs, *parts.metadata);
   if (!pinned)
     return fail(http::status::internal_server_error, "reading pins: " + pinned.error().message());
@@ -149,7 +169,7 @@ Reply list_cache(const AdminHandlerParts& parts) {
   for (const auto& [ref, record] : *pins) pinned_refs.insert(ref);
   std::uint64_t pinned_bytes = 0;
   for (const auto& digest : *pinned) {
-    if (auto it = sizes.find(digest); it != sizes.end()) pinned_bytes += it->second;
+    if (auto info = parts.blobs->stat(digest)) pinned_bytes += info->size;
   }
 
   auto describe = [&](const std::string& ref, const cache::Digest& digest,
@@ -159,50 +179,64 @@ Reply list_cache(const AdminHandlerParts& parts) {
     std::int64_t last = 0;
     std::size_t missing = 0;
     for (const auto& member : closure) {
-      auto it = sizes.find(member);
-      if (it == sizes.end()) {
+      auto info = parts.blobs->stat(member);
+      if (!info) {
         ++missing;
         continue;
       }
-      bytes += it->second;
-      if (auto used = last_use.find(member); used != last_use.end())
-        last = std::max(last, used->second);
+      bytes += info->size;
+      if (auto record = parts.metadata->get_blob_record(member); record && *record) {
+        last = std::max(last, (*record)->last_access);
+      }
     }
     return json{{"ref", ref},
                 {"digest", digest.str()},
                 {"media_type", media_type},
                 {"size", bytes},
-                {"cached", sizes.contains(digest)},
+                {"cached", static_cast<bool>(parts.blobs->stat(digest))},
                 {"missing_blobs", missing},
                 {"pinned", pinned_refs.contains(ref) || pinned->contains(digest)},
                 {"last_use", last}};
   };
 
   json references = json::array();
-  std::set<std::string> listed_refs;
+  std::string next;
+  std::size_t shown = 0;
   for (const auto& entry : *tags) {
+    auto ref = entry.key.registry + "/" + entry.key.repository + ":" + entry.key.tag;
+    if (shown == limit) {
+      break;
+    }
+    ++shown;
+    next = ref;
     auto digest = cache::Digest::parse(entry.record.digest);
     if (!digest) continue;
-    auto ref = entry.key.registry + "/" + entry.key.repository + ":" + entry.key.tag;
-    listed_refs.insert(ref);
     references.push_back(describe(ref, *digest, entry.record.media_type));
   }
-  // Pins by digest (or of tags since forgotten) are references too.
-  for (const auto& [ref, record] : *pins) {
-    if (listed_refs.contains(ref) || record.digests.empty()) continue;
-    auto digest = cache::Digest::parse(record.digests.front());
-    if (!digest) continue;
-    std::string media_type;
-    if (auto manifest = parts.metadata->get_manifest(*digest); manifest && *manifest) {
-      media_type = (*manifest)->media_type;
+  if (tags->size() <= limit) next.clear();
+  if (!cursor) {
+    for (const auto& [ref, record] : *pins) {
+      if (record.digests.empty()) continue;
+      if (auto key = parse_tag_ref(ref)) {
+        auto tag = parts.metadata->get_tag(*key);
+        if (tag && *tag) continue;  // listed with the tags
+      }
+      auto digest = cache::Digest::parse(record.digests.front());
+      if (!digest) continue;
+      std::string media_type;
+      if (auto manifest = parts.metadata->get_manifest(*digest); manifest && *manifest) {
+        media_type = (*manifest)->media_type;
+      }
+      references.push_back(describe(ref, *digest, media_type));
     }
-    references.push_back(describe(ref, *digest, media_type));
   }
-  return Reply{http::status::ok, json{{"references", references},
-                                      {"total_bytes", total},
-                                      {"blob_count", sizes.size()},
-                                      {"pinned_bytes", pinned_bytes},
-                                      {"max_cache_bytes", parts.config->max_cache_bytes}}};
+  json answer{{"references", references},
+              {"total_bytes", usage->bytes},
+              {"blob_count", usage->count},
+              {"pinned_bytes", pinned_bytes},
+              {"max_cache_bytes", parts.config->max_cache_bytes}};
+  if (!next.empty()) answer["next"] = next;
+  return Reply{http::status::ok, std::move(answer)};
 }
 
 Reply pin(const AdminHandlerParts& parts, const std::string& body) {
@@ -537,7 +571,20 @@ class AdminRequest {
     const AdminHandlerParts* parts = &parts_;
 
     if (path == "/admin/cache" && method == http::verb::get) {
-      auto job = [parts] { return list_cache(*parts); };
+      constexpr std::size_t kDefaultPage = 1000;
+      constexpr std::size_t kMaxPage = 10'000;
+      std::size_t limit = kDefaultPage;
+      if (auto text = query_param(target, "limit")) {
+        auto parsed = parse_count(*text);
+        if (!parsed || *parsed == 0 || *parsed > kMaxPage) {
+          Reply answer = fail(http::status::bad_request,
+                              "limit=" + *text + ": must be a number from 1 to 10000");
+          co_return co_await reply(std::move(answer));
+        }
+        limit = *parsed;
+      }
+      auto after = query_param(target, "after").value_or("");
+      auto job = [parts, limit, after] { return list_cache(*parts, limit, after); };
       {
         Reply answer = co_await server::offload(*parts_.workers, std::move(job));
         co_return co_await reply(std::move(answer));
@@ -758,7 +805,11 @@ class AdminRequest {
         co_return co_await reply(std::move(answer));
       }
     }
-    parts_.evictor->note_committed(*length);
+    auto note = [evictor = parts_.evictor, digest, size = *length] {
+      evictor->note_committed(digest, size);
+      return true;
+    };
+    co_await server::offload(*parts_.workers, std::move(note));
     {
       Reply answer =
           Reply{http::status::created, json{{"digest", digest.str()}, {"size", *length}}};

@@ -45,7 +45,7 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_content_range(std::
 
 BlobFetcher::BlobFetcher(cache::BlobStore& blobs, metrics::Metrics& metrics,
                          asio::thread_pool& disk_pool, BlobFetcherOptions options,
-                         std::function<void(std::uint64_t)> committed)
+                         std::function<void(const cache::Digest&, std::uint64_t)> committed)
     : blobs_(blobs),
       metrics_(metrics),
       disk_pool_(disk_pool),
@@ -138,7 +138,7 @@ asio::awaitable<void> BlobFetcher::run(std::shared_ptr<BlobDownload> download,
   auto status = download->status();
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (status.state == BlobDownload::State::kComplete) {
-    if (committed_) committed_(status.written);
+    if (committed_) committed_(digest, status.written);
     logging::info("blob_cached", {{"registry", chain.registry().name},
                                   {"repo", repository},
                                   {"digest", digest.str()},

@@ -44,7 +44,7 @@ class BlobFetcher {
   // `committed` (optional) hears the size of every blob this fetcher caches.
   BlobFetcher(cache::BlobStore& blobs, metrics::Metrics& metrics,
               boost::asio::thread_pool& disk_pool, BlobFetcherOptions options = {},
-              std::function<void(std::uint64_t)> committed = {});
+              std::function<void(const cache::Digest&, std::uint64_t)> committed = {});
 
   // The shared bucket (null: local only). With it, a miss is filled from the bucket first, a
   // lease in the bucket lets one replica fetch from the upstream while the others wait for
@@ -79,7 +79,7 @@ class BlobFetcher {
   metrics::Metrics& metrics_;
   boost::asio::thread_pool& disk_pool_;
   BlobFetcherOptions options_;
-  std::function<void(std::uint64_t)> committed_;
+  std::function<void(const cache::Digest&, std::uint64_t)> committed_;
   std::mutex mutex_;
   std::map<cache::Digest, std::shared_ptr<BlobDownload>> running_;
 };

@@ -226,12 +226,26 @@ cache::Result<void> S3SharedMetadataStore::record_access(
     const std::vector<std::pair<cache::Digest, std::int64_t>>& accesses) {
   return local_.record_access(accesses);
 }
+cache::Result<void> S3SharedMetadataStore::record_committed(const cache::Digest& digest,
+                                                            std::uint64_t size, std::int64_t when) {
+  return local_.record_committed(digest, size, when);
+}
 cache::Result<void> S3SharedMetadataStore::delete_blob_record(const cache::Digest& digest) {
   return local_.delete_blob_record(digest);
 }
+cache::Result<cache::BlobUsage> S3SharedMetadataStore::blob_usage() { return local_.blob_usage(); }
 cache::Result<std::vector<std::pair<cache::Digest, cache::BlobRecord>>>
-S3SharedMetadataStore::list_blob_records() {
-  return local_.list_blob_records();
+S3SharedMetadataStore::oldest_blob_records(const std::optional<cache::BlobAge>& after,
+                                           std::size_t limit) {
+  return local_.oldest_blob_records(after, limit);
+}
+cache::Result<std::vector<std::pair<cache::Digest, cache::BlobRecord>>>
+S3SharedMetadataStore::list_blob_records(const std::string& after, std::size_t limit) {
+  return local_.list_blob_records(after, limit);
+}
+cache::Result<std::vector<cache::TagEntry>> S3SharedMetadataStore::list_tag_entries(
+    const std::optional<cache::TagKey>& after, std::size_t limit) {
+  return local_.list_tag_entries(after, limit);
 }
 
 cache::Result<void> S3SharedMetadataStore::apply_import(const cache::ImportBatch& batch) {

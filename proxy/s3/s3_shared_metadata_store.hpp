@@ -41,6 +41,10 @@ class S3SharedMetadataStore final : public cache::MetadataStore {
   cache::Result<std::vector<std::string>> list_tags(const std::string& registry,
                                                     const std::string& repository) override;
   cache::Result<std::vector<cache::TagEntry>> list_all_tags() override;
+  // This replica's tags only: paging across the bucket's listing and the local index at once
+  // is left to list_all_tags().
+  cache::Result<std::vector<cache::TagEntry>> list_tag_entries(
+      const std::optional<cache::TagKey>& after, std::size_t limit) override;
 
   cache::Result<std::optional<cache::PinRecord>> get_pin(const std::string& ref) override;
   cache::Result<void> put_pin(const std::string& ref, const cache::PinRecord& record) override;
@@ -51,8 +55,14 @@ class S3SharedMetadataStore final : public cache::MetadataStore {
                                       const cache::BlobRecord& record) override;
   cache::Result<void> record_access(
       const std::vector<std::pair<cache::Digest, std::int64_t>>& accesses) override;
+  cache::Result<void> record_committed(const cache::Digest& digest, std::uint64_t size,
+                                       std::int64_t when) override;
   cache::Result<void> delete_blob_record(const cache::Digest& digest) override;
-  cache::Result<std::vector<std::pair<cache::Digest, cache::BlobRecord>>> list_blob_records() override;
+  cache::Result<cache::BlobUsage> blob_usage() override;
+  cache::Result<std::vector<std::pair<cache::Digest, cache::BlobRecord>>> oldest_blob_records(
+      const std::optional<cache::BlobAge>& after, std::size_t limit) override;
+  cache::Result<std::vector<std::pair<cache::Digest, cache::BlobRecord>>> list_blob_records(
+      const std::string& after, std::size_t limit) override;
   cache::Result<void> apply_import(const cache::ImportBatch& batch) override;
 
   std::string tag_object_key(const cache::TagKey& key) const;

@@ -63,6 +63,7 @@ TEST_F(EvictorTest, EvictsLeastRecentlyUsedAndKeepsEverythingAPinnedManifestRefe
   access.touch(newer_blob, 3);
 
   auto evictor = make(4000);  // ~9.4 KB stored; target 2000 bytes
+  evictor.reconcile();        // the blobs were written straight into the store: index them
   auto report = evictor.run_once();
   EXPECT_TRUE(report.error.empty()) << report.error;
   EXPECT_TRUE(has(manifest));
@@ -85,6 +86,7 @@ TEST_F(EvictorTest, UnpinnedContentBecomesEvictable) {
   auto manifest = put(blobs, image_manifest(config_digest, 3, layer_digest, 5000));
   ASSERT_TRUE(metadata.put_pin("r", {{manifest.str()}, 1}));
   auto evictor = make(1000);
+  evictor.reconcile();
   EXPECT_TRUE(evictor.run_once().removed.empty());
   ASSERT_TRUE(metadata.delete_pin("r"));
   auto report = evictor.run_once();
@@ -92,29 +94,84 @@ TEST_F(EvictorTest, UnpinnedContentBecomesEvictable) {
   EXPECT_LE(report.bytes_after, 1000u);
 }
 
-TEST_F(EvictorTest, NoteCommittedSignalsOnlyTheCrossing) {
-  put(blobs, std::string(600, 'a'));
+TEST_F(EvictorTest, NoteCommittedRecordsTheSizeAndSignalsOnlyTheCrossing) {
   auto evictor = make(1000);
-  evictor.run_once();
+  EXPECT_FALSE(evictor.note_committed(digest_of("a"), 600));
   EXPECT_EQ(evictor.estimated_bytes(), 600u);
-  EXPECT_FALSE(evictor.note_committed(300));  // 900
-  EXPECT_TRUE(evictor.note_committed(300));   // 1200: crossed
-  EXPECT_FALSE(evictor.note_committed(300));  // still over, already signalled
+  EXPECT_FALSE(evictor.note_committed(digest_of("b"), 300));  // 900
+  EXPECT_TRUE(evictor.note_committed(digest_of("c"), 300));   // 1200: crossed
+  EXPECT_FALSE(evictor.note_committed(digest_of("d"), 300));  // still over, already signalled
+  auto record = metadata.get_blob_record(digest_of("c")).value();
+  ASSERT_TRUE(record);
+  EXPECT_EQ(record->size, 300u);
+  EXPECT_EQ(record->last_access, now);
+  EXPECT_EQ(metadata.blob_usage().value().bytes, 1500u);
 }
 
-TEST_F(EvictorTest, BlobsNeverTouchedStartAgeingWhenFirstSeen) {
+TEST_F(EvictorTest, ReconcileIndexesNewFilesFixesSizesAndDropsOldOrphans) {
   auto untracked = put(blobs, std::string(3000, 'u'));
+  auto wrong = put(blobs, std::string(700, 'w'));
+  ASSERT_TRUE(metadata.put_blob_record(wrong, {1, 5}));
+  ASSERT_TRUE(metadata.put_blob_record(digest_of("gone long ago"), {50, now - 7200}));
+  ASSERT_TRUE(metadata.put_blob_record(digest_of("in flight"), {0, now - 10}));
   auto evictor = make(100000);
-  evictor.run_once();
+  auto report = evictor.reconcile();
+  EXPECT_TRUE(report.error.empty()) << report.error;
+  EXPECT_EQ(report.files, 2u);
+  EXPECT_EQ(report.added, 1u);
+  EXPECT_EQ(report.resized, 1u);
+  EXPECT_EQ(report.orphans_removed, 1u);
   auto record = metadata.get_blob_record(untracked).value();
   ASSERT_TRUE(record);
-  EXPECT_EQ(record->last_access, now);
+  EXPECT_EQ(record->last_access, now);  // starts ageing when first seen
+  EXPECT_EQ(metadata.get_blob_record(wrong).value()->size, 700u);
+  EXPECT_EQ(metadata.get_blob_record(wrong).value()->last_access, 5);
+  EXPECT_FALSE(metadata.get_blob_record(digest_of("gone long ago")).value());
+  EXPECT_TRUE(metadata.get_blob_record(digest_of("in flight")).value());
+  EXPECT_EQ(metadata.blob_usage().value().bytes, 3700u);
+  EXPECT_EQ(evictor.estimated_bytes(), 3700u);
+}
+
+TEST_F(EvictorTest, APassReadsOnlyTheOldestRecordsItNeeds) {
+  // 20,000 blobs of 100 bytes; the budget asks for 100 of them to go. The pass must read about
+  // that many records, not the whole index: its cost does not grow with the cache.
+  for (int i = 0; i < 20'000; ++i) {
+    auto digest = put(blobs, "blob " + std::to_string(i) + std::string(100 - 6 - std::to_string(i).size(), '.'));
+    ASSERT_TRUE(metadata.put_blob_record(digest, {100, 1000 + i}));
+  }
+  ASSERT_EQ(metadata.blob_usage().value().bytes, 2'000'000u);
+  Evictor evictor(blobs, metadata, access, {2'000'000 - 1, 1990000.0 / 1999999.0, 0},
+                  [this] { return now; });
+  auto report = evictor.run_once();
+  EXPECT_TRUE(report.error.empty()) << report.error;
+  EXPECT_EQ(report.removed.size(), 100u);
+  EXPECT_LE(report.records_read, 101u);
+  EXPECT_EQ(report.bytes_after, 1'990'000u);
+  // The oldest went, in order.
+  auto oldest_left = metadata.oldest_blob_records(std::nullopt, 1).value();
+  ASSERT_EQ(oldest_left.size(), 1u);
+  EXPECT_EQ(oldest_left[0].second.last_access, 1100);
+  // Under budget: the pass reads no record at all.
+  EXPECT_EQ(evictor.run_once().records_read, 0u);
+}
+
+TEST_F(EvictorTest, ARecordKnownOnlyFromAnAccessIsSizedFromTheStore) {
+  auto blob = put(blobs, std::string(5000, 's'));
+  access.touch(blob, 1);                   // size 0 in the index: never committed through us
+  ASSERT_TRUE(metadata.record_committed(digest_of("other"), 2000, now));
+  auto evictor = make(1000);
+  auto report = evictor.run_once();
+  ASSERT_EQ(report.removed.size(), 1u);
+  EXPECT_EQ(report.removed[0].first, blob);
+  EXPECT_EQ(report.removed[0].second, 5000u);
+  EXPECT_FALSE(has(blob));
 }
 
 TEST_F(EvictorTest, IdleWindowSparesRecentBlobsUnlessTheOperatorAsks) {
   auto recent = put(blobs, std::string(3000, 'r'));
   access.touch(recent, now - 5);
   Evictor evictor(blobs, metadata, access, {1000, 0.5, 60}, [this] { return now; });
+  evictor.reconcile();
   EXPECT_TRUE(evictor.run_once().removed.empty());
   EXPECT_TRUE(has(recent));
   auto report = evictor.run_once(/*operator_request=*/true);

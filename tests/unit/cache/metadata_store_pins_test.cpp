@@ -66,7 +66,7 @@ TEST_P(MetadataPins, RecordAccessOnlyMovesForwardAndKeepsSize) {
   ASSERT_TRUE(created);
   EXPECT_EQ(created->size, 0u);
   EXPECT_EQ(created->last_access, 10);
-  EXPECT_EQ(store_->list_blob_records().value().size(), 2u);
+  EXPECT_EQ(store_->list_blob_records("", 100).value().size(), 2u);
   ASSERT_TRUE(store_->delete_blob_record(digest));
   EXPECT_FALSE(store_->get_blob_record(digest).value());
 }
