@@ -17,14 +17,22 @@ indexes them.  Then:
     DIGEST_INVALID with an OCI error body and is never forwarded;
   - an upstream that fails (503) or that has the API: cached-only (STALE), or merged by digest;
   - restarted with offline: true on the same data dir: the same answer, zero upstream requests.
+
+TestSeedFollowsSignatures: `regmirror seed` of an image brings its fallback-tag signature
+(sha256-<hex>.sig) and the SBOM the upstream's referrers API lists (faked on the CountingProxy:
+distribution 2.8 has none), with their blobs; the pin covers them (cache ls says pinned); the
+mirror restarted offline serves all of it with zero upstream requests; --no-signatures skips.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import unittest
+
+from closedcommon import cache_ls, refs_by_name, run_cli
 
 from pullcommon import (BIN, CountingProxy, Regmirror, Registry, log_tail, mirror_config,
                         need_binary, oci_codes, oci_layout, proc, tmpdir, wait_upstream_healthy)
@@ -256,6 +264,102 @@ class TestReferrersCached(unittest.TestCase):
             self.rm.stop()
             self.rm.config["offline"] = False
             self.rm.start()
+
+
+@need_binary
+class TestSeedFollowsSignatures(unittest.TestCase):
+    REPO = "library/seeded"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tmpdir("rm-referrers-seed-it-")
+        lay = cls.tmp + "/layout"
+        cls.img = oci_layout.build_image(lay, "1.0", layers=[800], seed="seeded")
+        cls.reg = Registry()
+        cls.reg.push_layout(lay, "1.0", cls.REPO)
+        cls.sig_layer = b'{"critical":{"image":{"docker-manifest-digest":"' + cls.img.digest.encode() + b'"}}}'
+        cls.sbom_layer = b'{"spdxVersion":"SPDX-2.3","name":"seeded"}'
+        for blob in (b"{}", b'{"sig":1}', cls.sig_layer, cls.sbom_layer):
+            push_blob(cls.reg, cls.REPO, blob)
+        # cosign's fallback tag: a manifest without subject, tagged sha256-<hex>.sig.
+        sig = artifact(cls.img, SIG_CONFIG_TYPE, b'{"sig":1}', cls.sig_layer)
+        del sig["subject"]
+        cls.sig = canon(sig)
+        cls.sig_tag = "sha256-" + cls.img.digest.split(":", 1)[1] + ".sig"
+        push_manifest(cls.reg, cls.REPO, cls.sig_tag, cls.sig, oci_layout.MT_MANIFEST)
+        cls.sbom = canon(artifact(cls.img, EMPTY_TYPE, b"{}", cls.sbom_layer, artifact_type=SBOM_TYPE))
+        cls.sbom_digest = digest_of(cls.sbom)
+        push_manifest(cls.reg, cls.REPO, cls.sbom_digest, cls.sbom, oci_layout.MT_MANIFEST)
+        cls.px = CountingProxy(cls.reg.url)
+        # An upstream with the referrers API, listing the SBOM.
+        listing = canon({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [
+            {"mediaType": oci_layout.MT_MANIFEST, "digest": cls.sbom_digest, "size": len(cls.sbom),
+             "artifactType": SBOM_TYPE}]})
+        cls.px.respond(200, r"/referrers/" + cls.img.digest, listing, headers={"Content-Type": INDEX_TYPE})
+        cls.list = os.path.join(cls.tmp, "images.txt")
+        with open(cls.list, "w") as f:
+            f.write(cls.REPO + ":1.0\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        for o in ("px", "reg"):
+            if hasattr(cls, o):
+                getattr(cls, o).close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def mirror(self):
+        rm = Regmirror(BIN, mirror_config(self.px.url))
+        self.addCleanup(rm.close)
+        return rm
+
+    def seed(self, rm, *extra):
+        return run_cli("seed", "--images", self.list, "--platform", "linux/amd64",
+                       "--server", rm.url, "--admin", rm.admin_url, *extra)
+
+    def go_offline(self, rm):
+        rm.stop()
+        rm.config["offline"] = True
+        rm.start()
+        self.px.reset()
+        return self.px.connections
+
+    def test_seed_brings_signatures_pins_them_and_they_serve_offline(self):
+        rm = self.mirror()
+        cp = self.seed(rm)
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr + log_tail(rm))
+        self.assertIn("2 signatures/attachments", cp.stdout)
+        self.assertIn("pinned", cp.stdout)
+        listing = refs_by_name(cache_ls(rm))
+        sig_ref = f"docker.io/{self.REPO}:{self.sig_tag}"
+        self.assertIn(sig_ref, listing, sorted(listing))
+        self.assertTrue(listing[sig_ref]["pinned"], listing[sig_ref])
+        before = self.go_offline(rm)
+        st, h, body = rm.get(f"/v2/{self.REPO}/manifests/{self.sig_tag}",
+                             headers={"Accept": oci_layout.MT_MANIFEST})
+        self.assertEqual((st, body), (200, self.sig), body[:300])
+        for blob in (self.sig_layer, self.sbom_layer, b"{}"):
+            st, _, got = rm.get(f"/v2/{self.REPO}/blobs/{digest_of(blob)}")
+            self.assertEqual((st, got), (200, blob))
+        st, h, body = rm.get(f"/v2/{self.REPO}/referrers/{self.img.digest}")
+        self.assertEqual(st, 200, body[:300])
+        self.assertEqual([d["digest"] for d in json.loads(body)["manifests"]], [self.sbom_digest])
+        st, _, body = rm.get(f"/v2/{self.REPO}/manifests/{self.sbom_digest}",
+                             headers={"Accept": oci_layout.MT_MANIFEST})
+        self.assertEqual((st, body), (200, self.sbom))
+        self.assertEqual(self.px.count(), 0, [(r.method, r.target) for r in self.px.requests()])
+        self.assertEqual(self.px.connections - before, 0)
+
+    def test_no_signatures_skips_them(self):
+        rm = self.mirror()
+        cp = self.seed(rm, "--no-signatures")
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr + log_tail(rm))
+        self.assertNotIn("signatures/attachments", cp.stdout)
+        self.go_offline(rm)
+        st, _, _ = rm.get(f"/v2/{self.REPO}/manifests/{self.sig_tag}",
+                          headers={"Accept": oci_layout.MT_MANIFEST})
+        self.assertEqual(st, 404)
+        st, _, body = rm.get(f"/v2/{self.REPO}/referrers/{self.img.digest}")
+        self.assertEqual((st, json.loads(body)["manifests"]), (200, []))
 
 
 if __name__ == "__main__":
