@@ -22,6 +22,8 @@ TestSeedFollowsSignatures: `regmirror seed` of an image brings its fallback-tag 
 (sha256-<hex>.sig) and the SBOM the upstream's referrers API lists (faked on the CountingProxy:
 distribution 2.8 has none), with their blobs; the pin covers them (cache ls says pinned); the
 mirror restarted offline serves all of it with zero upstream requests; --no-signatures skips.
+`regmirror export` carries the same attachments; `import` into an empty offline mirror
+restores them (tag pinned, SBOM indexed as a referrer) with zero upstream requests.
 """
 
 from __future__ import annotations
@@ -348,6 +350,38 @@ class TestSeedFollowsSignatures(unittest.TestCase):
         self.assertEqual((st, body), (200, self.sbom))
         self.assertEqual(self.px.count(), 0, [(r.method, r.target) for r in self.px.requests()])
         self.assertEqual(self.px.connections - before, 0)
+
+    def test_export_then_import_into_an_offline_mirror_carries_them(self):
+        source = self.mirror()
+        bundle = os.path.join(self.tmp, "signed.tar")
+        cp = run_cli("export", "--images", self.list, "-o", bundle, "--platform", "linux/amd64",
+                     "--server", source.url)
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr + log_tail(source))
+        self.assertIn(self.sig_tag + " of " + self.img.digest, cp.stdout)
+        self.assertIn("referrer of " + self.img.digest + " (" + self.sbom_digest + ")", cp.stdout)
+        target = Regmirror(BIN, mirror_config(self.px.url, offline=True))
+        self.addCleanup(target.close)
+        self.px.reset()
+        cp = run_cli("import", bundle, "--admin", target.admin_url)
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr + log_tail(target))
+        listing = refs_by_name(cache_ls(target))
+        sig_ref = f"docker.io/{self.REPO}:{self.sig_tag}"
+        self.assertTrue(listing[sig_ref]["pinned"], listing.get(sig_ref))
+        self.assertTrue(listing[f"docker.io/{self.REPO}:1.0"]["pinned"])
+        st, _, body = target.get(f"/v2/{self.REPO}/manifests/{self.sig_tag}",
+                                 headers={"Accept": oci_layout.MT_MANIFEST})
+        self.assertEqual((st, body), (200, self.sig))
+        st, _, got = target.get(f"/v2/{self.REPO}/blobs/{digest_of(self.sig_layer)}")
+        self.assertEqual((st, got), (200, self.sig_layer))
+        st, _, body = target.get(f"/v2/{self.REPO}/referrers/{self.img.digest}")
+        self.assertEqual(st, 200, body[:300])
+        self.assertEqual(json.loads(body)["manifests"],
+                         [{"mediaType": oci_layout.MT_MANIFEST, "digest": self.sbom_digest,
+                           "size": len(self.sbom), "artifactType": SBOM_TYPE}])
+        st, _, body = target.get(f"/v2/{self.REPO}/manifests/{self.sbom_digest}",
+                                 headers={"Accept": oci_layout.MT_MANIFEST})
+        self.assertEqual((st, body), (200, self.sbom))
+        self.assertEqual(self.px.count(), 0, [(r.method, r.target) for r in self.px.requests()])
 
     def test_no_signatures_skips_them(self):
         rm = self.mirror()
