@@ -67,7 +67,12 @@ std::string referrers_index(const std::optional<std::string>& upstream_body,
       .dump();
 }
 
+std::string referrers_tag(const cache::Digest& subject) {
+  return std::string(subject.algorithm_name()) + "-" + std::string(subject.hex().substr(0, 64));
+}
+
 asio::awaitable<Answer<Referrers>> list_referrers(const UpstreamChain& chain,
+                                                  ManifestService& manifests,
                                                   cache::MetadataStore& metadata,
                                                   asio::thread_pool& index_pool, bool offline,
                                                   std::string repository, std::string digest,
@@ -95,6 +100,11 @@ asio::awaitable<Answer<Referrers>> list_referrers(const UpstreamChain& chain,
     } else if (got || got.error().code == OciError::kManifestUnknown) {
       out.outcome = CacheOutcome::kHit;  // no referrers API upstream: the index is the answer
     }
+  }
+  if (!upstream_body) {
+    // No referrers API upstream: the tag schema's index, when there is one (cached as a tag).
+    auto tagged = co_await manifests.get(chain, repository, referrers_tag(*subject));
+    if (tagged && is_referrers_index(tagged->body)) upstream_body = std::move(tagged->body);
   }
   auto* store = &metadata;
   auto read = [store, s = *subject] { return store->list_referrers(s); };

@@ -5,7 +5,10 @@
 //  - an upstream that answers an image index: the union of its descriptors and the cached
 //    ones, by digest (X-Cache: MISS);
 //  - upstreams without the API (404 there, or a 2xx that is not an index): the cached ones
-//    (HIT); upstreams failing or rate-limited, or `offline`: the cached ones (STALE);
+//    (HIT); upstreams failing or rate-limited, or `offline`: the cached ones (STALE); either
+//    way merged with the referrers tag schema's index (tag sha256-<hex>, asked through the
+//    ManifestService, so cached like any tag and served offline), which the spec requires a
+//    registry with the API to include ("Enabling the Referrers API");
 //  - never a 404 for a valid digest: no referrers is an empty index (the spec: "a registry
 //    that supports the referrers API MUST NOT return a 404"); an invalid digest is 400
 //    DIGEST_INVALID, answered here and never forwarded.
@@ -25,6 +28,7 @@
 namespace regmirror::proxy::registry {
 
 class UpstreamChain;
+class ManifestService;
 
 inline constexpr std::string_view kImageIndexMediaType = "application/vnd.oci.image.index.v1+json";
 
@@ -35,9 +39,12 @@ struct Referrers {
 };
 
 boost::asio::awaitable<Answer<Referrers>> list_referrers(
-    const UpstreamChain& chain, cache::MetadataStore& metadata,
+    const UpstreamChain& chain, ManifestService& manifests, cache::MetadataStore& metadata,
     boost::asio::thread_pool& index_pool, bool offline, std::string repository,
     std::string digest, std::optional<std::string> artifact_type);
+
+// The referrers tag schema's tag for `subject`: "<algorithm>-<hex, at most 64 characters>".
+std::string referrers_tag(const cache::Digest& subject);
 
 // The index document: the upstream's descriptors (`upstream_body`, when it is an image index)
 // in its order, then the cached ones it lacks, keeping those whose artifactType equals

@@ -463,7 +463,7 @@ class RequestContext {
 
   asio::awaitable<bool> referrers(const UpstreamChain& chain, const std::string& repository,
                                   const RequestTarget& target) {
-    auto answer = co_await list_referrers(chain, *parts_.metadata, *parts_.index_pool,
+    auto answer = co_await list_referrers(chain, *parts_.manifests, *parts_.metadata, *parts_.index_pool,
                                           parts_.config->offline, repository, target.reference,
                                           target.artifact_type);
     if (!answer) co_return co_await failure(answer.error());

@@ -16,6 +16,8 @@ indexes them.  Then:
   - a digest with no referrers is an empty index (200), never a 404; a malformed digest is 400
     DIGEST_INVALID with an OCI error body and is never forwarded;
   - an upstream that fails (503) or that has the API: cached-only (STALE), or merged by digest;
+  - a referrer known only through the referrers tag schema (an index tagged sha256-<hex>) is
+    listed too (the spec's "Enabling the Referrers API"), also offline;
   - restarted with offline: true on the same data dir: the same answer, zero upstream requests.
 
 TestSeedFollowsSignatures: `regmirror seed` of an image brings its fallback-tag signature
@@ -41,6 +43,7 @@ from pullcommon import (BIN, CountingProxy, Regmirror, Registry, log_tail, mirro
 
 REPO = "library/signed"
 SBOM_TYPE = "application/vnd.example.sbom"
+ATT_TYPE = "application/vnd.example.attestation"
 SIG_CONFIG_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
 INDEX_TYPE = oci_layout.MT_INDEX
@@ -121,6 +124,19 @@ class TestReferrersCached(unittest.TestCase):
         cls.sbom_digest, cls.sig_digest = digest_of(cls.sbom), digest_of(cls.sig)
         push_manifest(cls.reg, REPO, cls.sbom_digest, cls.sbom, oci_layout.MT_MANIFEST)
         push_manifest(cls.reg, REPO, cls.sig_digest, cls.sig, oci_layout.MT_MANIFEST)
+        # An image whose referrer is known only through the referrers tag schema: an index
+        # tagged sha256-<hex> (what OCI 1.1 clients push to registries without the API).
+        cls.tagged = oci_layout.build_image(lay, "3.0", layers=[300], seed="referrers-tagged")
+        cls.reg.push_layout(lay, "3.0", REPO)
+        att_layer = b'{"predicateType":"https://slsa.dev/provenance/v1"}'
+        push_blob(cls.reg, REPO, att_layer)
+        cls.att = canon(artifact(cls.tagged, EMPTY_TYPE, empty, att_layer, artifact_type=ATT_TYPE))
+        cls.att_digest = digest_of(cls.att)
+        push_manifest(cls.reg, REPO, cls.att_digest, cls.att, oci_layout.MT_MANIFEST)
+        cls.att_descriptor = {"mediaType": oci_layout.MT_MANIFEST, "digest": cls.att_digest,
+                              "size": len(cls.att), "artifactType": ATT_TYPE}
+        tag_index = canon({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [cls.att_descriptor]})
+        push_manifest(cls.reg, REPO, "sha256-" + cls.tagged.digest.split(":", 1)[1], tag_index, INDEX_TYPE)
         cls.px = CountingProxy(cls.reg.url)
         cls.rm = Regmirror(BIN, mirror_config(cls.px.url))
 
@@ -221,6 +237,12 @@ class TestReferrersCached(unittest.TestCase):
         finally:
             self.px.clear_faults()
             wait_upstream_healthy(self.rm, f"/v2/{REPO}/tags/list")
+            # The 429 started a back-off during which the mirror sends no manifest GET (the
+            # tag schema's tag is one): wait it out, so the tests after this one see the upstream.
+            def tag_schema_answered():
+                st, _, body = self.rm.get(f"/v2/{REPO}/referrers/{self.tagged.digest}")
+                return st == 200 and json.loads(body)["manifests"] == [self.att_descriptor]
+            proc.wait_until(tag_schema_answered, 30, interval=0.25, what="the 429 back-off to end")
 
     def test_an_upstream_with_the_api_is_merged_by_digest(self):
         self.warm()
@@ -239,9 +261,17 @@ class TestReferrersCached(unittest.TestCase):
         self.assertEqual([d["digest"] for d in doc["manifests"]], [remote["digest"]])
         self.assertEqual(h.get("oci-filters-applied"), "artifactType")
 
+    def test_the_referrers_tag_schema_index_is_included(self):
+        h, doc = self.referrers(self.tagged.digest)
+        self.assertEqual(doc["manifests"], [self.att_descriptor])
+        h, doc = self.referrers(self.tagged.digest, "?artifactType=application%2Fvnd.example.sbom")
+        self.assertEqual(doc["manifests"], [])
+
     def test_offline_the_same_answer_comes_from_the_cache(self):
         self.warm()
         _, online = self.referrers(self.img.digest)
+        _, tagged = self.referrers(self.tagged.digest)  # the tag schema's index, now cached
+        self.assertEqual(tagged["manifests"], [self.att_descriptor])
         self.rm.stop()
         self.rm.config["offline"] = True
         try:
@@ -258,6 +288,8 @@ class TestReferrersCached(unittest.TestCase):
             self.assertEqual(h.get("oci-filters-applied"), "artifactType")
             h, doc = self.referrers(self.other.digest)
             self.assertEqual(doc["manifests"], [])
+            h, doc = self.referrers(self.tagged.digest)
+            self.assertEqual(doc["manifests"], [self.att_descriptor])
             # The referrers themselves are served from the cache too.
             self.warm()
             self.assertEqual(self.px.count(), 0, [(r.method, r.target) for r in self.px.requests()])

@@ -76,6 +76,13 @@ TEST(ReferrersIndex, MergesUpstreamAndCacheByDigestUpstreamFirst) {
   EXPECT_TRUE(digests_in(referrers_index(std::nullopt, {cached("sig", "a/b")}, std::string("c/d"))).empty());
 }
 
+TEST(ReferrersIndex, TheTagSchemaTagIsAlgorithmDashHexAtMost64) {
+  auto sha256 = cache::digest_of("x");
+  EXPECT_EQ(referrers_tag(sha256), "sha256-" + std::string(sha256.hex()));
+  auto sha512 = cache::digest_of("x", cache::DigestAlgorithm::kSha512);
+  EXPECT_EQ(referrers_tag(sha512), "sha512-" + std::string(sha512.hex().substr(0, 64)));
+}
+
 TEST(ReferrersIndex, KnowsAnIndexFromAnythingElse) {
   EXPECT_TRUE(is_referrers_index(R"({"schemaVersion":2,"manifests":[]})"));
   EXPECT_FALSE(is_referrers_index(R"({"errors":[{"code":"NOT_FOUND"}]})"));
