@@ -35,6 +35,10 @@ class MemoryMetadataStore final : public MetadataStore {
       const std::optional<BlobAge>& after, std::size_t limit) override;
   Result<std::vector<std::pair<Digest, BlobRecord>>> list_blob_records(const std::string& after,
                                                                        std::size_t limit) override;
+  Result<void> record_repository_digests(const std::string& registry, const std::string& repository,
+                                         const std::vector<Digest>& digests) override;
+  Result<bool> repository_has_digest(const std::string& registry, const std::string& repository,
+                                     const Digest& digest) override;
   Result<void> apply_import(const ImportBatch& batch) override;
 
  private:
@@ -46,6 +50,7 @@ class MemoryMetadataStore final : public MetadataStore {
   std::map<std::string, BlobRecord> blob_records_;  // by digest text
   std::set<std::pair<std::int64_t, std::string>> ages_;  // (last_access, digest text)
   BlobUsage usage_;
+  std::set<std::string> repository_digests_;  // codec::repository_digest_key
 };
 
 }  // namespace regmirror::cache

@@ -122,6 +122,17 @@ class MetadataStore {
   virtual Result<std::vector<std::pair<Digest, BlobRecord>>> list_blob_records(
       const std::string& after, std::size_t limit) = 0;
 
+  // Which repositories are known to hold a digest (blob or manifest): recorded when a manifest
+  // of the repository is served, a blob is fetched for it, or an upstream confirms it. Consulted
+  // only when clients are scoped (access.scopes): a cached digest is then served only through
+  // the names of repositories that hold it.
+  virtual Result<void> record_repository_digests(const std::string& registry,
+                                                 const std::string& repository,
+                                                 const std::vector<Digest>& digests) = 0;
+  virtual Result<bool> repository_has_digest(const std::string& registry,
+                                             const std::string& repository,
+                                             const Digest& digest) = 0;
+
   // Writes every manifest record, tag and pin of the batch at once: readers see all or none.
   virtual Result<void> apply_import(const ImportBatch& batch) = 0;
 };

@@ -50,6 +50,10 @@ class RocksMetadataStore final : public MetadataStore {
       const std::optional<BlobAge>& after, std::size_t limit) override;
   Result<std::vector<std::pair<Digest, BlobRecord>>> list_blob_records(const std::string& after,
                                                                        std::size_t limit) override;
+  Result<void> record_repository_digests(const std::string& registry, const std::string& repository,
+                                         const std::vector<Digest>& digests) override;
+  Result<bool> repository_has_digest(const std::string& registry, const std::string& repository,
+                                     const Digest& digest) override;
   Result<void> apply_import(const ImportBatch& batch) override;
 
  private:

@@ -31,6 +31,7 @@
 #include "proxy/registry/hot_manifest_cache.hpp"
 #include "proxy/registry/manifest_service.hpp"
 #include "proxy/registry/registry_handler.hpp"
+#include "proxy/registry/repository_scope.hpp"
 #include "proxy/registry/upstream_chain.hpp"
 #include "proxy/server/access_policy.hpp"
 #include "proxy/s3/s3_tier.hpp"
@@ -292,14 +293,18 @@ int run_serve_command(const std::vector<std::string>& args) {
                          cache::EvictorOptions{cfg.max_cache_bytes, 0.9, 60}, unix_now);
   std::atomic<bool> eviction_queued{false};
   auto run_eviction = [&] {
+    auto started = std::chrono::steady_clock::now();
     auto report = evictor.run_once();
+    auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     metrics.cache_size(report.bytes_after, report.blob_count);
     if (!report.error.empty()) {
       logging::error("eviction_failed", {{"error", report.error}});
     } else if (!report.removed.empty()) {
       logging::info("evicted", {{"blobs", std::to_string(report.removed.size())},
                                 {"bytes_before", std::to_string(report.bytes_before)},
-                                {"bytes_after", std::to_string(report.bytes_after)}});
+                                {"bytes_after", std::to_string(report.bytes_after)},
+                                {"records_read", std::to_string(report.records_read)},
+                                {"seconds", std::to_string(seconds)}});
     }
   };
   auto queue_eviction = [&] {
@@ -329,6 +334,8 @@ int run_serve_command(const std::vector<std::string>& args) {
   proxy::registry::BlobService blob_service(proxy::registry::BlobServiceParts{
       blobs->get(), &fetcher, &metrics, &access, &disk_pool, tier.get(), cfg.offline});
 
+  config::ClientScopes scopes(cfg.access.scopes);
+  proxy::registry::RepositoryScope repository_scope(shared_metadata, index_pool, cfg.offline);
   proxy::registry::RegistryHandlerParts parts;
   parts.config = &cfg;
   parts.routes = &routes;
@@ -344,6 +351,8 @@ int run_serve_command(const std::vector<std::string>& args) {
   parts.access_policy = access_policy.get();
   parts.serve_metrics = cfg.metrics_listen.empty();
   parts.blocklist = cfg.blocked_digests_file.empty() ? nullptr : &blocklist;
+  parts.scopes = &scopes;
+  parts.repository_scope = &repository_scope;
   proxy::registry::RegistryHandler handler(parts);
 
   proxy::server::ServerOptions options;
@@ -427,7 +436,8 @@ int run_serve_command(const std::vector<std::string>& args) {
   std::unique_ptr<PolicyReloader> policy_reloader;
   if (!parsed.config_path.empty()) {
     policy_reloader = std::make_unique<PolicyReloader>(parsed.config_path, cfg.blocked_digests_file,
-                                                       routes, parts.blocklist ? &blocklist : nullptr);
+                                                       routes, parts.blocklist ? &blocklist : nullptr,
+                                                       &scopes);
     policy_reloader->start();
   }
   std::vector<std::thread> side_threads;

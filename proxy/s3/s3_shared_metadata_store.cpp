@@ -248,6 +248,17 @@ cache::Result<std::vector<cache::TagEntry>> S3SharedMetadataStore::list_tag_entr
   return local_.list_tag_entries(after, limit);
 }
 
+cache::Result<void> S3SharedMetadataStore::record_repository_digests(
+    const std::string& registry, const std::string& repository,
+    const std::vector<cache::Digest>& digests) {
+  return local_.record_repository_digests(registry, repository, digests);
+}
+cache::Result<bool> S3SharedMetadataStore::repository_has_digest(const std::string& registry,
+                                                                 const std::string& repository,
+                                                                 const cache::Digest& digest) {
+  return local_.repository_has_digest(registry, repository, digest);
+}
+
 cache::Result<void> S3SharedMetadataStore::apply_import(const cache::ImportBatch& batch) {
   auto local = local_.apply_import(batch);
   if (!local) return local;
