@@ -31,6 +31,8 @@ Commands:
                      pinned tag must be unpinned first
   upstreams          each upstream's circuit breaker: closed, open (skipped) or half-open
   gc                 evict least-recently-used unpinned blobs now, down to max_cache_bytes
+  gc --blocked       remove the cached copies of every digest in blocked_digests_file (blocking
+                     alone refuses them but keeps them on disk)
   gc --s3 --older-than AGE
                      S3 retention (storage.s3): delete bucket blobs last written more than AGE
                      ago (30d, 12h, 90m, 3600s), keeping pinned content; local disk untouched
@@ -158,6 +160,7 @@ int run_cache_command(const std::vector<std::string>& args) {
   std::string admin = kDefaultAdminUrl;
   bool raw_json = false;
   bool s3 = false;
+  bool blocked = false;
   std::optional<std::int64_t> older_than;
   std::optional<std::size_t> limit;
   std::string after;
@@ -191,6 +194,8 @@ int run_cache_command(const std::vector<std::string>& args) {
       after = args[++i];
     } else if (arg == "--s3") {
       s3 = true;
+    } else if (arg == "--blocked") {
+      blocked = true;
     } else if (arg == "--older-than") {
       if (i + 1 >= args.size() || !(older_than = parse_age_seconds(args[i + 1]))) {
         std::cerr << "regmirror cache: --older-than needs an age like 30d, 12h, 90m or 3600s\n";
@@ -233,6 +238,10 @@ int run_cache_command(const std::vector<std::string>& args) {
     std::cerr << "regmirror cache " << command << ": --limit/--after only apply to ls\n";
     return 2;
   }
+  if (blocked && (command != "gc" || s3)) {
+    std::cerr << "regmirror cache " << command << ": --blocked only applies to gc (without --s3)\n";
+    return 2;
+  }
   if ((s3 || older_than) && command != "gc") {
     std::cerr << "regmirror cache " << command << ": --s3/--older-than only apply to gc\n";
     return 2;
@@ -258,6 +267,8 @@ int run_cache_command(const std::vector<std::string>& args) {
     answer = http.request("POST", base + "/admin/gc?s3=1&older_than_seconds=" +
                                       std::to_string(*older_than),
                           {"Content-Type: application/json"}, "{}");
+  } else if (command == "gc" && blocked) {
+    answer = http.request("POST", base + "/admin/gc?blocked=1", {"Content-Type: application/json"}, "{}");
   } else if (command == "gc") {
     answer = http.request("POST", base + "/admin/gc", {"Content-Type: application/json"}, "{}");
   } else {
@@ -304,6 +315,15 @@ int run_cache_command(const std::vector<std::string>& args) {
               << removed.size() << " (" << format_bytes(freed) << "), kept "
               << doc.value("kept_pinned", 0) << " pinned and " << doc.value("kept_recent", 0)
               << " recent\n";
+  } else if (command == "gc" && blocked) {
+    auto removed = doc.value("removed", json::array());
+    std::uint64_t freed = 0;
+    for (const auto& blob : removed) {
+      freed += blob.value("size", std::uint64_t{0});
+      std::cout << "removed " << blob.value("digest", std::string()) << "\n";
+    }
+    std::cout << doc.value("blocked", 0) << " digests blocked; removed " << removed.size()
+              << " cached (" << format_bytes(freed) << ")\n";
   } else if (command == "gc") {
     auto removed = doc.value("removed", json::array());
     std::uint64_t freed = 0;

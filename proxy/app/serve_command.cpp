@@ -377,7 +377,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   std::vector<std::unique_ptr<proxy::server::HttpServer>> side_servers;
   proxy::registry::AdminHandler admin(proxy::registry::AdminHandlerParts{
       &cfg, &routes, blobs->get(), metadata->get(), &evictor, &index_pool, tier.get(), &chains,
-      &hot_manifests});
+      &hot_manifests, parts.blocklist});
   auto metrics_parts = parts;
   metrics_parts.serve_metrics = true;
   proxy::registry::RegistryHandler metrics_handler(metrics_parts);

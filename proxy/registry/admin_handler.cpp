@@ -369,6 +369,38 @@ Reply run_gc(const AdminHandlerParts& parts) {
   return reply;
 }
 
+// cache gc --blocked: removes the cached copies of every blocked digest (blocking alone keeps
+// them, refused). Tags that named a removed manifest stay, and the memory copy of a manifest
+// may too: the handler refuses blocked digests before serving either.
+Reply run_blocked_gc(const AdminHandlerParts& parts) {
+  if (parts.blocklist == nullptr) {
+    return fail(http::status::bad_request, "no blocked_digests_file is configured");
+  }
+  json removed = json::array();
+  std::size_t blocked = 0;
+  for (const auto& text : parts.blocklist->list()) {
+    ++blocked;
+    auto digest = cache::Digest::parse(text);
+    if (!digest) continue;
+    auto info = parts.blobs->stat(*digest);
+    if (!info) continue;
+    auto gone = parts.blobs->remove(*digest);
+    if (!gone && gone.error() != cache::CacheErrc::kNotFound) {
+      return fail(http::status::internal_server_error,
+                  "removing blocked " + digest->str() + ": " + gone.error().message());
+    }
+    if (auto dropped = parts.metadata->delete_blob_record(*digest); !dropped) {
+      logging::warn("index_write_failed", {{"what", "blob record"},
+                                           {"digest", digest->str()},
+                                           {"error", dropped.error().message()}});
+    }
+    removed.push_back({{"digest", digest->str()}, {"size", info->size}});
+    logging::info("admin_gc_blocked_removed", {{"digest", digest->str()},
+                                               {"bytes", std::to_string(info->size)}});
+  }
+  return Reply{http::status::ok, json{{"blocked", blocked}, {"removed", removed}}};
+}
+
 Reply run_bucket_gc(const AdminHandlerParts& parts, std::int64_t older_than_seconds) {
   if (parts.s3 == nullptr) {
     return Reply{http::status::bad_request, json{{"error", "storage.s3 is not configured"}}};
@@ -639,6 +671,13 @@ class AdminRequest {
       }
       auto seconds = std::stoll(*age);
       auto job = [parts, seconds] { return run_bucket_gc(*parts, seconds); };
+      {
+        Reply answer = co_await server::offload(*parts_.workers, std::move(job));
+        co_return co_await reply(std::move(answer));
+      }
+    }
+    if (path == "/admin/gc" && method == http::verb::post && query_param(target, "blocked")) {
+      auto job = [parts] { return run_blocked_gc(*parts); };
       {
         Reply answer = co_await server::offload(*parts_.workers, std::move(job));
         co_return co_await reply(std::move(answer));

@@ -17,12 +17,14 @@
 //   DELETE /admin/tags?ref=R            forget one cached tag (the next pull asks upstream);
 //                                       refused for a pinned tag (unpin it first)
 //   GET    /admin/upstreams             each upstream's circuit: state, failures, retry time
+//   POST   /admin/gc?blocked=1          remove the cached copies of blocked digests
 // Blocking work (disk, RocksDB, hashing) runs on `workers`, never on the network threads.
 #include <boost/asio/thread_pool.hpp>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "config/digest_blocklist.hpp"
 #include "proxy/server/connection.hpp"
 
 namespace regmirror::config {
@@ -54,6 +56,7 @@ struct AdminHandlerParts {
   s3::S3Tier* s3 = nullptr;                     // storage.s3, for bucket retention (gc?s3=1)
   const std::map<std::string, std::unique_ptr<UpstreamChain>>* chains = nullptr;  // by registry
   HotManifestCache* hot = nullptr;  // forgotten tags leave it too
+  const config::DigestBlocklist* blocklist = nullptr;  // for gc?blocked=1 (null: none configured)
 };
 
 class AdminHandler final : public server::Handler {

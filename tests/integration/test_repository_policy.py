@@ -469,5 +469,58 @@ class ClientScopeTest(unittest.TestCase):
         self.assertEqual(self.get("tok-admin", f"/v2/myorg/private/blobs/{layer}")[0], 200)
 
 
+@need_binary
+class BlockedGcTest(unittest.TestCase):
+    """Issue 14, part 2: `cache gc --blocked` removes the cached copies of blocked digests, and
+    only those (blocking alone removes nothing)."""
+
+    def setUp(self):
+        self.tmp = tmpdir("rm-gcblocked-")
+        self.images = image_set.realistic()
+        self.reg = Registry(preload=self.images)
+        self.data_dir = os.path.join(self.tmp, "data")
+        self.blocklist = os.path.join(self.tmp, "blocked")
+        self.layers20 = self.images.layers20
+        self.bad_layer = self.layers20.layers[3].digest
+        with open(self.blocklist, "w") as f:
+            f.write(f"{self.layers20.digest}\n{self.bad_layer}\n{self.images.app.layers[0].digest}\n")
+        # Cached first, blocked afterwards: what happens when a CVE lands on a pulled image.
+        with Regmirror(BIN, mirror_config(self.reg.url), data_dir=self.data_dir) as warm:
+            skopeo.copy_to_oci(f"docker://{warm.host}/realistic/layers20:v1",
+                               os.path.join(self.tmp, "warm"), tag="t")
+        self.rm = Regmirror(BIN, mirror_config(self.reg.url, blocked_digests_file=self.blocklist),
+                            data_dir=self.data_dir)
+
+    def tearDown(self):
+        self.rm.close()
+        self.reg.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def on_disk(self, digest):
+        return os.path.exists(os.path.join(self.data_dir, "blobs", "sha256", digest[7:9], digest[7:]))
+
+    def test_gc_blocked_removes_exactly_the_blocked_copies(self):
+        kept = self.layers20.layers[0].digest
+        self.assertTrue(self.on_disk(self.bad_layer) and self.on_disk(self.layers20.digest))
+        out = cli(BIN, "cache", "gc", "--blocked", "--admin", self.rm.admin_url, check=True).stdout
+        self.assertIn("3 digests blocked; removed 2 cached", out)  # app's layer was never cached
+        self.assertFalse(self.on_disk(self.bad_layer))
+        self.assertFalse(self.on_disk(self.layers20.digest))
+        self.assertTrue(self.on_disk(kept))
+        status, _, body = proc.http_get(self.rm.url + f"/v2/realistic/layers20/blobs/{self.bad_layer}")
+        self.assertEqual(status, 403, body)
+        self.assertEqual(proc.http_get(self.rm.url + f"/v2/realistic/layers20/blobs/{kept}")[0], 200)
+        self.rm.wait_log(rf"event=admin_gc_blocked_removed digest={self.bad_layer}")
+        # Again: nothing left to remove.
+        again = cli(BIN, "cache", "gc", "--blocked", "--admin", self.rm.admin_url, check=True).stdout
+        self.assertIn("removed 0 cached", again)
+
+    def test_without_a_blocklist_gc_blocked_says_so(self):
+        with Regmirror(BIN, mirror_config(self.reg.url), data_dir=os.path.join(self.tmp, "d2")) as plain:
+            cp = cli(BIN, "cache", "gc", "--blocked", "--admin", plain.admin_url)
+            self.assertEqual(cp.returncode, 1)
+            self.assertIn("no blocked_digests_file", cp.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
