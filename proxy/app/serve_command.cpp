@@ -25,7 +25,7 @@
 #include "proxy/app/policy_reloader.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/metrics.hpp"
-#include "proxy/registry/admin_handler.hpp"
+#include "proxy/admin/admin_handler.hpp"
 #include "proxy/registry/blob_fetcher.hpp"
 #include "proxy/registry/blob_service.hpp"
 #include "proxy/registry/hot_manifest_cache.hpp"
@@ -39,6 +39,7 @@
 #include "proxy/server/tls_context_provider.hpp"
 #include "proxy/upstream/curl_multi.hpp"
 #include "proxy/upstream/upstream_client.hpp"
+#include "proxy/server/unix_time.hpp"
 
 namespace regmirror::app {
 namespace {
@@ -278,11 +279,7 @@ int run_serve_command(const std::vector<std::string>& args) {
     return 2;
   }
 
-  auto unix_now = [] {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  };
+  auto unix_now = [] { return proxy::unix_now(); };
   // Blocking work never runs on the network threads: index reads and writes (RocksDB, small
   // files) on one pool, blob writes and bucket transfers on another, so neither waits behind
   // the other.
@@ -375,7 +372,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   // Side listeners: the admin API (loopback) and, optionally, metrics on their own port.
   // Neither is allowed to keep the mirror from serving pulls: failures are logged.
   std::vector<std::unique_ptr<proxy::server::HttpServer>> side_servers;
-  proxy::registry::AdminHandler admin(proxy::registry::AdminHandlerParts{
+  proxy::admin::AdminHandler admin(proxy::admin::AdminHandlerParts{
       &cfg, &routes, blobs->get(), metadata->get(), &evictor, &index_pool, tier.get(), &chains,
       &hot_manifests, parts.blocklist});
   auto metrics_parts = parts;

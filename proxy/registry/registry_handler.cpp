@@ -23,6 +23,7 @@
 #include "proxy/registry/upstream_chain.hpp"
 #include "proxy/server/access_policy.hpp"
 #include "proxy/server/offload.hpp"
+#include "proxy/server/unix_time.hpp"
 
 namespace regmirror::proxy::registry {
 
@@ -35,12 +36,6 @@ namespace {
 constexpr std::size_t kCopyChunk = 256 * 1024;
 // Followers of a download are woken by its progress events; this is only a safety net.
 constexpr auto kProgressSafetyNet = std::chrono::seconds(5);
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Everything one request produced, for the access log line and the metrics.
 struct Exchange {

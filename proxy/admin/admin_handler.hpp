@@ -3,7 +3,8 @@
 // CLI (`regmirror cache|seed|import`) can work on a running server: RocksDB allows one process.
 //
 // Routes (JSON bodies and answers; errors are {"error": "..."} with a 4xx/5xx status):
-//   GET    /admin/cache                 cached references, digests, sizes, pins, last use, totals
+//   GET    /admin/cache?limit=N&after=R one page of cached references (tag order): digests,
+//                                       sizes, pins, last use; totals; "next" when more follow
 //   POST   /admin/pins      {"ref": R}  pin the manifest(s) a cached reference resolves to and
 //                                       every blob they reference (index: cached children)
 //   DELETE /admin/pins?ref=R            unpin
@@ -18,7 +19,9 @@
 //                                       refused for a pinned tag (unpin it first)
 //   GET    /admin/upstreams             each upstream's circuit: state, failures, retry time
 //   POST   /admin/gc?blocked=1          remove the cached copies of blocked digests
-// Blocking work (disk, RocksDB, hashing) runs on `workers`, never on the network threads.
+//   POST   /admin/gc?s3=1&older_than_seconds=N   bucket retention (storage.s3)
+// The route table is routes.cpp; each job is its own file (jobs.hpp). Blocking work (disk,
+// RocksDB, hashing) runs on `workers`, never on the network threads.
 #include <boost/asio/thread_pool.hpp>
 #include <map>
 #include <memory>
@@ -42,9 +45,14 @@ struct S3Tier;
 }
 
 namespace regmirror::proxy::registry {
-
 class UpstreamChain;
 class HotManifestCache;
+}  // namespace regmirror::proxy::registry
+
+namespace regmirror::proxy::admin {
+
+using registry::HotManifestCache;
+using registry::UpstreamChain;
 
 struct AdminHandlerParts {
   const config::Config* config = nullptr;
@@ -68,4 +76,4 @@ class AdminHandler final : public server::Handler {
   AdminHandlerParts parts_;
 };
 
-}  // namespace regmirror::proxy::registry
+}  // namespace regmirror::proxy::admin
