@@ -10,6 +10,22 @@
 #include "proxy/server/offload.hpp"
 
 namespace regmirror::proxy::registry {
+namespace {
+
+// Blocking. A failed write is logged and otherwise harmless: the next check asks upstream.
+void remember(cache::MetadataStore& metadata, const std::string& registry,
+              const std::string& repository, const std::vector<cache::Digest>& digests) {
+  auto written = metadata.record_repository_digests(registry, repository, digests);
+  if (!written) {
+    logging::warn("index_write_failed", {{"what", "repository digests"},
+                                         {"registry", registry},
+                                         {"repo", repository},
+                                         {"digest", digests.front().str()},
+                                         {"error", written.error().message()}});
+  }
+}
+
+}  // namespace
 
 boost::asio::awaitable<bool> RepositoryScope::holds(const UpstreamChain& chain,
                                                     std::string repository, cache::Digest digest,
@@ -30,15 +46,7 @@ boost::asio::awaitable<bool> RepositoryScope::holds(const UpstreamChain& chain,
                                   "scope check of " + digest.str());
   if (!got) co_return false;
   auto record = [metadata, registry, repository, digest] {
-    std::vector<cache::Digest> one{digest};
-    auto written = metadata->record_repository_digests(registry, repository, one);
-    if (!written) {
-      logging::warn("index_write_failed", {{"what", "repository digest"},
-                                           {"registry", registry},
-                                           {"repo", repository},
-                                           {"digest", digest.str()},
-                                           {"error", written.error().message()}});
-    }
+    remember(*metadata, registry, repository, {digest});
     return true;
   };
   co_await server::offload(index_pool_, std::move(record));
@@ -55,14 +63,7 @@ void RepositoryScope::remember_manifest(std::string registry, std::string reposi
       for (const auto& child : refs->manifests) held.push_back(child.digest);
       for (const auto& blob : refs->blobs) held.push_back(blob.digest);
     }
-    auto written = metadata_.record_repository_digests(registry, repository, held);
-    if (!written) {
-      logging::warn("index_write_failed", {{"what", "repository digests"},
-                                           {"registry", registry},
-                                           {"repo", repository},
-                                           {"digest", digest.str()},
-                                           {"error", written.error().message()}});
-    }
+    remember(metadata_, registry, repository, held);
   });
 }
 
