@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proxy/app/cli_common.hpp"
+#include "proxy/app/cli_options.hpp"
 #include "proxy/registry/request_target.hpp"
 
 namespace regmirror::app {
@@ -165,50 +166,35 @@ int run_cache_command(const std::vector<std::string>& args) {
   std::optional<std::size_t> limit;
   std::string after;
   std::vector<std::string> positional;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto& arg = args[i];
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kCacheUsage;
-      return 0;
-    } else if (arg == "--admin") {
-      if (i + 1 >= args.size()) {
-        std::cerr << "regmirror cache: --admin needs a URL\n";
-        return 2;
-      }
-      admin = args[++i];
-    } else if (arg == "--json") {
-      raw_json = true;
-    } else if (arg == "--limit") {
-      if (i + 1 >= args.size() || args[i + 1].empty() || args[i + 1].size() > 5 ||
-          args[i + 1].find_first_not_of("0123456789") != std::string::npos ||
-          std::stoul(args[i + 1]) == 0 || std::stoul(args[i + 1]) > 10000) {
-        std::cerr << "regmirror cache: --limit needs a number from 1 to 10000\n";
-        return 2;
-      }
-      limit = std::stoul(args[++i]);
-    } else if (arg == "--after") {
-      if (i + 1 >= args.size() || args[i + 1].empty()) {
-        std::cerr << "regmirror cache: --after needs a reference (REGISTRY/REPO:TAG)\n";
-        return 2;
-      }
-      after = args[++i];
-    } else if (arg == "--s3") {
-      s3 = true;
-    } else if (arg == "--blocked") {
-      blocked = true;
-    } else if (arg == "--older-than") {
-      if (i + 1 >= args.size() || !(older_than = parse_age_seconds(args[i + 1]))) {
-        std::cerr << "regmirror cache: --older-than needs an age like 30d, 12h, 90m or 3600s\n";
-        return 2;
-      }
-      ++i;
-    } else if (arg.starts_with("-")) {
-      std::cerr << "regmirror cache: unknown option '" << arg << "' (see regmirror cache --help)\n";
-      return 2;
-    } else {
-      positional.push_back(arg);
-    }
-  }
+  CliOptions options("cache", kCacheUsage);
+  options.value({"--admin"}, admin)
+      .flag({"--json"}, raw_json)
+      .flag({"--s3"}, s3)
+      .flag({"--blocked"}, blocked)
+      .value({"--limit"},
+             [&limit](const std::string& text) {
+               if (text.empty() || text.size() > 5 ||
+                   text.find_first_not_of("0123456789") != std::string::npos ||
+                   std::stoul(text) == 0 || std::stoul(text) > 10000) {
+                 return std::string("needs a number from 1 to 10000");
+               }
+               limit = std::stoul(text);
+               return std::string();
+             })
+      .value({"--after"},
+             [&after](const std::string& text) {
+               if (text.empty()) return std::string("needs a reference (REGISTRY/REPO:TAG)");
+               after = text;
+               return std::string();
+             })
+      .value({"--older-than"},
+             [&older_than](const std::string& text) {
+               older_than = parse_age_seconds(text);
+               if (!older_than) return std::string("needs an age like 30d, 12h, 90m or 3600s");
+               return std::string();
+             })
+      .positionals(positional);
+  if (int code = CliOptions::exit_code(options.parse(args)); code >= 0) return code;
   if (positional.empty()) {
     std::cerr << "regmirror cache: missing command: ls, pin, unpin, forget, upstreams, gc or "
                  "verify (see --help)\n";

@@ -22,10 +22,11 @@
 #include "config/digest_blocklist.hpp"
 #include "config/load.hpp"
 #include "config/routing_table.hpp"
+#include "proxy/admin/admin_handler.hpp"
+#include "proxy/app/cli_options.hpp"
 #include "proxy/app/policy_reloader.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/metrics.hpp"
-#include "proxy/admin/admin_handler.hpp"
 #include "proxy/registry/blob_fetcher.hpp"
 #include "proxy/registry/blob_service.hpp"
 #include "proxy/registry/hot_manifest_cache.hpp"
@@ -33,13 +34,13 @@
 #include "proxy/registry/registry_handler.hpp"
 #include "proxy/registry/repository_scope.hpp"
 #include "proxy/registry/upstream_chain.hpp"
-#include "proxy/server/access_policy.hpp"
 #include "proxy/s3/s3_tier.hpp"
+#include "proxy/server/access_policy.hpp"
 #include "proxy/server/http_server.hpp"
 #include "proxy/server/tls_context_provider.hpp"
+#include "proxy/server/unix_time.hpp"
 #include "proxy/upstream/curl_multi.hpp"
 #include "proxy/upstream/upstream_client.hpp"
-#include "proxy/server/unix_time.hpp"
 
 namespace regmirror::app {
 namespace {
@@ -117,40 +118,13 @@ std::string check_ready(const fs::path& data_dir) {
 }
 
 int parse_args(const std::vector<std::string>& args, ServeArgs& out) {
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto& arg = args[i];
-    auto value = [&](const char* name) -> const std::string* {
-      if (i + 1 >= args.size()) {
-        std::cerr << "regmirror serve: " << name << " needs a value\n";
-        return nullptr;
-      }
-      return &args[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kServeUsage;
-      return 0;
-    } else if (arg == "--config") {
-      auto v = value("--config");
-      if (!v) return 2;
-      out.config_path = *v;
-    } else if (arg == "--listen") {
-      auto v = value("--listen");
-      if (!v) return 2;
-      out.listen = *v;
-    } else if (arg == "--data-dir") {
-      auto v = value("--data-dir");
-      if (!v) return 2;
-      out.data_dir = *v;
-    } else if (arg == "--check-config") {
-      out.check_only = true;
-    } else if (arg == "--print-default-config") {
-      out.print_default = true;
-    } else {
-      std::cerr << "regmirror serve: unknown option '" << arg << "' (see regmirror serve --help)\n";
-      return 2;
-    }
-  }
-  return -1;
+  CliOptions options("serve", kServeUsage);
+  options.value({"--config"}, out.config_path)
+      .value({"--listen"}, out.listen)
+      .value({"--data-dir"}, out.data_dir)
+      .flag({"--check-config"}, out.check_only)
+      .flag({"--print-default-config"}, out.print_default);
+  return CliOptions::exit_code(options.parse(args));
 }
 
 }  // namespace
