@@ -30,8 +30,8 @@ class CacheCategory final : public boost::system::error_category {
 }  // namespace
 
 const boost::system::error_category& cache_category() noexcept {
-  static const CacheCategory category;
-  return category;
+  static const CacheCategory kCategory;
+  return kCategory;
 }
 
 }  // namespace regmirror::cache

@@ -205,6 +205,23 @@ Result<std::vector<Referrer>> MemoryMetadataStore::list_referrers(const Digest& 
   return out;
 }
 
+Result<void> MemoryMetadataStore::record_repository_digests(const std::string& registry,
+                                                            const std::string& repository,
+                                                            const std::vector<Digest>& digests) {
+  std::lock_guard lock(mutex_);
+  for (const auto& digest : digests) {
+    repository_digests_.insert(codec::repository_digest_key(registry, repository, digest));
+  }
+  return {};
+}
+
+Result<bool> MemoryMetadataStore::repository_has_digest(const std::string& registry,
+                                                        const std::string& repository,
+                                                        const Digest& digest) {
+  std::lock_guard lock(mutex_);
+  return repository_digests_.contains(codec::repository_digest_key(registry, repository, digest));
+}
+
 Result<void> MemoryMetadataStore::apply_import(const ImportBatch& batch) {
   std::lock_guard lock(mutex_);
   for (const auto& [digest, record] : batch.manifests) manifests_[digest.str()] = record;

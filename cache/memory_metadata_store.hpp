@@ -37,6 +37,10 @@ class MemoryMetadataStore final : public MetadataStore {
                                                                        std::size_t limit) override;
   Result<void> put_referrer(const Referrer& referrer) override;
   Result<std::vector<Referrer>> list_referrers(const Digest& subject) override;
+  Result<void> record_repository_digests(const std::string& registry, const std::string& repository,
+                                         const std::vector<Digest>& digests) override;
+  Result<bool> repository_has_digest(const std::string& registry, const std::string& repository,
+                                     const Digest& digest) override;
   Result<void> apply_import(const ImportBatch& batch) override;
 
  private:
@@ -49,6 +53,7 @@ class MemoryMetadataStore final : public MetadataStore {
   std::map<std::string, BlobRecord> blob_records_;  // by digest text
   std::set<std::pair<std::int64_t, std::string>> ages_;  // (last_access, digest text)
   BlobUsage usage_;
+  std::set<std::string> repository_digests_;  // codec::repository_digest_key
 };
 
 }  // namespace regmirror::cache

@@ -49,6 +49,11 @@ std::optional<BlobAge> parse_age_key(const std::string& key) {
 
 std::string blob_usage_key() { return "u\0blob_usage"s; }
 
+std::string repository_digest_key(const std::string& registry, const std::string& repository,
+                                  const Digest& digest) {
+  return "o\0"s + registry + '\0' + repository + '\0' + digest.str();
+}
+
 std::string encode(const BlobUsage& usage) {
   return json{{"bytes", usage.bytes}, {"count", usage.count}}.dump();
 }

@@ -26,6 +26,9 @@ std::optional<BlobAge> parse_age_key(const std::string& key);
 // Running totals of the blob records (one key), and the marker that the age order and the
 // totals were built for every record (indexes written before they existed get them at open).
 std::string blob_usage_key();
+// "o\0<registry>\0<repository>\0<digest>": the repository holds the digest (empty value).
+std::string repository_digest_key(const std::string& registry, const std::string& repository,
+                                  const Digest& digest);
 std::string encode(const BlobUsage& usage);
 std::optional<BlobUsage> decode_usage(const std::string& bytes);
 // Referrers: "r\0<subject digest>\0<referrer digest>", so one subject's referrers are one

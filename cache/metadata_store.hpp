@@ -148,6 +148,17 @@ class MetadataStore {
   // Every referrer of `subject`, sorted by referrer digest; empty when none is known.
   virtual Result<std::vector<Referrer>> list_referrers(const Digest& subject) = 0;
 
+  // Which repositories are known to hold a digest (blob or manifest): recorded when a manifest
+  // of the repository is served, a blob is fetched for it, or an upstream confirms it. Consulted
+  // only when clients are scoped (access.scopes): a cached digest is then served only through
+  // the names of repositories that hold it.
+  virtual Result<void> record_repository_digests(const std::string& registry,
+                                                 const std::string& repository,
+                                                 const std::vector<Digest>& digests) = 0;
+  virtual Result<bool> repository_has_digest(const std::string& registry,
+                                             const std::string& repository,
+                                             const Digest& digest) = 0;
+
   // Writes every manifest record, tag, pin and referrer of the batch at once: readers see all
   // or none.
   virtual Result<void> apply_import(const ImportBatch& batch) = 0;

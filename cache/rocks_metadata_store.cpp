@@ -2,6 +2,7 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -26,6 +27,8 @@ Result<std::unique_ptr<RocksMetadataStore>> RocksMetadataStore::open_at(
   options.max_write_buffer_number = 2;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(8 << 20);
+  // Point lookups (every blob and tag read) skip the files that cannot hold the key.
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
   auto status = rocksdb::DB::Open(options, dir.string(), &raw);
@@ -358,6 +361,25 @@ Result<std::vector<Referrer>> RocksMetadataStore::list_referrers(const Digest& s
   });
   if (!scanned) return scanned.error();
   return out;
+}
+
+Result<void> RocksMetadataStore::record_repository_digests(const std::string& registry,
+                                                           const std::string& repository,
+                                                           const std::vector<Digest>& digests) {
+  rocksdb::WriteBatch batch;
+  for (const auto& digest : digests) {
+    batch.Put(codec::repository_digest_key(registry, repository, digest), rocksdb::Slice());
+  }
+  if (!db_->Write(rocksdb::WriteOptions(), &batch).ok()) return CacheErrc::kIndexUnavailable;
+  return {};
+}
+
+Result<bool> RocksMetadataStore::repository_has_digest(const std::string& registry,
+                                                       const std::string& repository,
+                                                       const Digest& digest) {
+  auto raw = get(codec::repository_digest_key(registry, repository, digest));
+  if (!raw) return Result<bool>(boost::system::in_place_error, raw.error());
+  return raw->has_value();
 }
 
 Result<void> RocksMetadataStore::apply_import(const ImportBatch& import) {

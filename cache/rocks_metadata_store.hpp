@@ -53,6 +53,10 @@ class RocksMetadataStore final : public MetadataStore {
                                                                        std::size_t limit) override;
   Result<void> put_referrer(const Referrer& referrer) override;
   Result<std::vector<Referrer>> list_referrers(const Digest& subject) override;
+  Result<void> record_repository_digests(const std::string& registry, const std::string& repository,
+                                         const std::vector<Digest>& digests) override;
+  Result<bool> repository_has_digest(const std::string& registry, const std::string& repository,
+                                     const Digest& digest) override;
   Result<void> apply_import(const ImportBatch& batch) override;
 
  private:

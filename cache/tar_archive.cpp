@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <system_error>
 #include <fstream>
 #include <optional>
 
@@ -91,23 +92,25 @@ TarWriter::~TarWriter() {
 std::string TarWriter::open(const std::filesystem::path& path) {
   path_ = path;
   file_ = std::fopen(path.c_str(), "wb");
-  if (file_ == nullptr) return "cannot create " + path.string() + ": " + std::strerror(errno);
+  if (file_ == nullptr) {
+    return "cannot create " + path.string() + ": " + std::generic_category().message(errno);
+  }
   return {};
 }
 
 std::string TarWriter::write_raw(const void* data, std::size_t size) {
   if (file_ == nullptr) return "archive not open";
   if (std::fwrite(data, 1, size, file_) != size) {
-    return "writing " + path_.string() + ": " + std::strerror(errno);
+    return "writing " + path_.string() + ": " + std::generic_category().message(errno);
   }
   return {};
 }
 
 std::string TarWriter::pad(std::uint64_t size) {
-  static const std::array<char, kBlock> zeros{};
+  static const std::array<char, kBlock> kZeros{};
   auto rest = size % kBlock;
   if (rest == 0) return {};
-  return write_raw(zeros.data(), kBlock - rest);
+  return write_raw(kZeros.data(), kBlock - rest);
 }
 
 std::string TarWriter::write_header(const std::string& name, std::uint64_t size, char type) {
@@ -160,7 +163,9 @@ std::string TarWriter::add_bytes(const std::string& name, std::string_view data)
 
 std::string TarWriter::add_file(const std::string& name, const std::filesystem::path& source) {
   std::FILE* in = std::fopen(source.c_str(), "rb");
-  if (in == nullptr) return "cannot read " + source.string() + ": " + std::strerror(errno);
+  if (in == nullptr) {
+    return "cannot read " + source.string() + ": " + std::generic_category().message(errno);
+  }
   std::error_code ec;
   auto size = std::filesystem::file_size(source, ec);
   if (ec) {
@@ -186,14 +191,14 @@ std::string TarWriter::add_file(const std::string& name, const std::filesystem::
 }
 
 std::string TarWriter::finish() {
-  static const std::array<char, 2 * kBlock> zeros{};
-  if (auto error = write_raw(zeros.data(), zeros.size()); !error.empty()) return error;
+  static const std::array<char, 2 * kBlock> kTrailer{};
+  if (auto error = write_raw(kTrailer.data(), kTrailer.size()); !error.empty()) return error;
   if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0) {
-    return "writing " + path_.string() + ": " + std::strerror(errno);
+    return "writing " + path_.string() + ": " + std::generic_category().message(errno);
   }
   if (std::fclose(file_) != 0) {
     file_ = nullptr;
-    return "closing " + path_.string() + ": " + std::strerror(errno);
+    return "closing " + path_.string() + ": " + std::generic_category().message(errno);
   }
   file_ = nullptr;
   return {};

@@ -102,6 +102,9 @@ struct AccessConfig {
   // Peers whose X-Forwarded-For is believed: the client is the rightmost address in it that
   // is not itself a trusted proxy (used for allow_cidrs and the request log's client=).
   std::vector<std::string> trusted_proxies;
+  // What each named client (htpasswd user, token name) may pull: "REGISTRY/GLOB" entries
+  // (client_scopes.hpp), registry canonicalised at load. A client not named here is unlimited.
+  std::map<std::string, std::vector<std::string>> scopes;
 };
 
 struct Config {

@@ -79,6 +79,11 @@ bool DigestBlocklist::blocked(std::string_view digest) const {
 
 std::size_t DigestBlocklist::size() const { return current()->size(); }
 
+std::vector<std::string> DigestBlocklist::list() const {
+  auto now = current();
+  return std::vector<std::string>(now->begin(), now->end());
+}
+
 void DigestBlocklist::replace(std::set<std::string, std::less<>> digests) {
   auto next = std::make_shared<const Set>(std::move(digests));
   std::lock_guard lock(mutex_);

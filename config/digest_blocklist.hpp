@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace regmirror::config {
 
@@ -27,6 +28,8 @@ class DigestBlocklist {
 
   bool blocked(std::string_view digest) const;
   std::size_t size() const;
+  // The digests blocked now, sorted (cache gc --blocked removes their cached copies).
+  std::vector<std::string> list() const;
   // Swaps in a new list at once: a request sees the old or the new one, never a mix.
   void replace(std::set<std::string, std::less<>> digests);
 

@@ -1,5 +1,7 @@
 #include "config/load.hpp"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 
 #include <fstream>
@@ -329,7 +331,8 @@ bool is_valid_cidr(const std::string& text) {
 
 AccessConfig parse_access(const json& value) {
   require_object(value, "access");
-  reject_unknown_keys(value, "access", {"allow_cidrs", "trusted_proxies", "htpasswd_file", "tokens_file"});
+  reject_unknown_keys(value, "access",
+                      {"allow_cidrs", "trusted_proxies", "htpasswd_file", "tokens_file", "scopes"});
   AccessConfig access;
   for (auto [name, out] : {std::pair{"allow_cidrs", &access.allow_cidrs},
                            std::pair{"trusted_proxies", &access.trusted_proxies}}) {
@@ -347,6 +350,28 @@ AccessConfig parse_access(const json& value) {
   }
   access.htpasswd_file = get_string(value, "access.", "htpasswd_file", "");
   access.tokens_file = get_string(value, "access.", "tokens_file", "");
+  if (auto it = value.find("scopes"); it != value.end()) {
+    if (!it->is_object()) fail("access.scopes", "must map a user or token name to REGISTRY/GLOB entries");
+    for (const auto& [client, entries] : it->items()) {
+      const auto where = "access.scopes." + printable(client);
+      if (client.empty()) fail("access.scopes", "a client name must not be empty");
+      if (!entries.is_array()) fail(where, "must be an array of REGISTRY/GLOB strings");
+      auto& out = access.scopes[client];
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        const auto item = where + "[" + std::to_string(i) + "]";
+        if (!entries[i].is_string()) fail(item, "must be a string");
+        auto entry = entries[i].get<std::string>();
+        auto slash = entry.find('/');
+        if (slash == std::string::npos || !is_valid_registry_host(entry.substr(0, slash))) {
+          fail(item, "'" + printable(entry) + "' must be REGISTRY/GLOB, e.g. docker.io/library/*");
+        }
+        if (auto why = check_repository_glob(entry.substr(slash + 1)); !why.empty()) {
+          fail(item, "bad glob '" + printable(entry.substr(slash + 1)) + "': " + why);
+        }
+        out.push_back(std::move(entry));
+      }
+    }
+  }
   return access;
 }
 
@@ -408,6 +433,23 @@ Config parse_config(std::string_view json_text) {
   if (auto it = root.find("limits"); it != root.end()) config.limits = parse_limits(*it);
   if (auto it = root.find("tls"); it != root.end()) config.tls = parse_tls(*it);
   if (auto it = root.find("access"); it != root.end()) config.access = parse_access(*it);
+  // Scopes name registries as clients do (a name or an alias); keep the canonical name.
+  for (auto& [client, entries] : config.access.scopes) {
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      auto host = entries[i].substr(0, entries[i].find('/'));
+      std::string canonical;
+      for (const auto& [name, registry] : config.registries) {
+        bool alias = std::find(registry.aliases.begin(), registry.aliases.end(), host) !=
+                     registry.aliases.end();
+        if (name == host || alias) canonical = name;
+      }
+      if (canonical.empty()) {
+        fail("access.scopes." + printable(client) + "[" + std::to_string(i) + "]",
+             "'" + host + "' is not a configured registry");
+      }
+      entries[i] = canonical + entries[i].substr(host.size());
+    }
+  }
   config.metrics_listen = get_string(root, "", "metrics_listen", "");
   if (!config.metrics_listen.empty()) check_listen(config.metrics_listen, "metrics_listen");
   config.blocked_digests_file = get_string(root, "", "blocked_digests_file", "");

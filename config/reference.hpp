@@ -18,4 +18,13 @@ bool is_valid_tag(std::string_view tag);
 // host[:port] where host is a DNS name or IPv4 address (as used in image references and ?ns=).
 bool is_valid_registry_host(std::string_view host);
 
+// The value of one hex digit (either case), -1 for anything else: percent-decoding of request
+// targets and of XML character references.
+inline int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace regmirror::config

@@ -6,7 +6,7 @@
 # REGMIRROR_SKIP_ASAN=1 skips step 2 (quick local runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh
+./scripts/install-deps.sh all
 ./scripts/build.sh -DREGMIRROR_WERROR=ON  # CI: warnings are errors (a packager build is not)
 ctest --test-dir build --output-on-failure --timeout 900
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proxy/app/cli_common.hpp"
+#include "proxy/app/cli_options.hpp"
 #include "proxy/registry/request_target.hpp"
 
 namespace regmirror::app {
@@ -31,6 +32,8 @@ Commands:
                      pinned tag must be unpinned first
   upstreams          each upstream's circuit breaker: closed, open (skipped) or half-open
   gc                 evict least-recently-used unpinned blobs now, down to max_cache_bytes
+  gc --blocked       remove the cached copies of every digest in blocked_digests_file (blocking
+                     alone refuses them but keeps them on disk)
   gc --s3 --older-than AGE
                      S3 retention (storage.s3): delete bucket blobs last written more than AGE
                      ago (30d, 12h, 90m, 3600s), keeping pinned content; local disk untouched
@@ -158,52 +161,40 @@ int run_cache_command(const std::vector<std::string>& args) {
   std::string admin = kDefaultAdminUrl;
   bool raw_json = false;
   bool s3 = false;
+  bool blocked = false;
   std::optional<std::int64_t> older_than;
   std::optional<std::size_t> limit;
   std::string after;
   std::vector<std::string> positional;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto& arg = args[i];
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kCacheUsage;
-      return 0;
-    } else if (arg == "--admin") {
-      if (i + 1 >= args.size()) {
-        std::cerr << "regmirror cache: --admin needs a URL\n";
-        return 2;
-      }
-      admin = args[++i];
-    } else if (arg == "--json") {
-      raw_json = true;
-    } else if (arg == "--limit") {
-      if (i + 1 >= args.size() || args[i + 1].empty() || args[i + 1].size() > 5 ||
-          args[i + 1].find_first_not_of("0123456789") != std::string::npos ||
-          std::stoul(args[i + 1]) == 0 || std::stoul(args[i + 1]) > 10000) {
-        std::cerr << "regmirror cache: --limit needs a number from 1 to 10000\n";
-        return 2;
-      }
-      limit = std::stoul(args[++i]);
-    } else if (arg == "--after") {
-      if (i + 1 >= args.size() || args[i + 1].empty()) {
-        std::cerr << "regmirror cache: --after needs a reference (REGISTRY/REPO:TAG)\n";
-        return 2;
-      }
-      after = args[++i];
-    } else if (arg == "--s3") {
-      s3 = true;
-    } else if (arg == "--older-than") {
-      if (i + 1 >= args.size() || !(older_than = parse_age_seconds(args[i + 1]))) {
-        std::cerr << "regmirror cache: --older-than needs an age like 30d, 12h, 90m or 3600s\n";
-        return 2;
-      }
-      ++i;
-    } else if (arg.starts_with("-")) {
-      std::cerr << "regmirror cache: unknown option '" << arg << "' (see regmirror cache --help)\n";
-      return 2;
-    } else {
-      positional.push_back(arg);
-    }
-  }
+  CliOptions options("cache", kCacheUsage);
+  options.value({"--admin"}, admin)
+      .flag({"--json"}, raw_json)
+      .flag({"--s3"}, s3)
+      .flag({"--blocked"}, blocked)
+      .value({"--limit"},
+             [&limit](const std::string& text) {
+               if (text.empty() || text.size() > 5 ||
+                   text.find_first_not_of("0123456789") != std::string::npos ||
+                   std::stoul(text) == 0 || std::stoul(text) > 10000) {
+                 return std::string("needs a number from 1 to 10000");
+               }
+               limit = std::stoul(text);
+               return std::string();
+             })
+      .value({"--after"},
+             [&after](const std::string& text) {
+               if (text.empty()) return std::string("needs a reference (REGISTRY/REPO:TAG)");
+               after = text;
+               return std::string();
+             })
+      .value({"--older-than"},
+             [&older_than](const std::string& text) {
+               older_than = parse_age_seconds(text);
+               if (!older_than) return std::string("needs an age like 30d, 12h, 90m or 3600s");
+               return std::string();
+             })
+      .positionals(positional);
+  if (int code = CliOptions::exit_code(options.parse(args)); code >= 0) return code;
   if (positional.empty()) {
     std::cerr << "regmirror cache: missing command: ls, pin, unpin, forget, upstreams, gc or "
                  "verify (see --help)\n";
@@ -233,6 +224,10 @@ int run_cache_command(const std::vector<std::string>& args) {
     std::cerr << "regmirror cache " << command << ": --limit/--after only apply to ls\n";
     return 2;
   }
+  if (blocked && (command != "gc" || s3)) {
+    std::cerr << "regmirror cache " << command << ": --blocked only applies to gc (without --s3)\n";
+    return 2;
+  }
   if ((s3 || older_than) && command != "gc") {
     std::cerr << "regmirror cache " << command << ": --s3/--older-than only apply to gc\n";
     return 2;
@@ -258,6 +253,8 @@ int run_cache_command(const std::vector<std::string>& args) {
     answer = http.request("POST", base + "/admin/gc?s3=1&older_than_seconds=" +
                                       std::to_string(*older_than),
                           {"Content-Type: application/json"}, "{}");
+  } else if (command == "gc" && blocked) {
+    answer = http.request("POST", base + "/admin/gc?blocked=1", {"Content-Type: application/json"}, "{}");
   } else if (command == "gc") {
     answer = http.request("POST", base + "/admin/gc", {"Content-Type: application/json"}, "{}");
   } else {
@@ -304,6 +301,15 @@ int run_cache_command(const std::vector<std::string>& args) {
               << removed.size() << " (" << format_bytes(freed) << "), kept "
               << doc.value("kept_pinned", 0) << " pinned and " << doc.value("kept_recent", 0)
               << " recent\n";
+  } else if (command == "gc" && blocked) {
+    auto removed = doc.value("removed", json::array());
+    std::uint64_t freed = 0;
+    for (const auto& blob : removed) {
+      freed += blob.value("size", std::uint64_t{0});
+      std::cout << "removed " << blob.value("digest", std::string()) << "\n";
+    }
+    std::cout << doc.value("blocked", 0) << " digests blocked; removed " << removed.size()
+              << " cached (" << format_bytes(freed) << ")\n";
   } else if (command == "gc") {
     auto removed = doc.value("removed", json::array());
     std::uint64_t freed = 0;

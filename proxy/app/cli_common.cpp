@@ -1,5 +1,7 @@
 #include "proxy/app/cli_common.hpp"
 
+#include "proxy/app/cli_options.hpp"
+
 #include <sys/utsname.h>
 
 #include <cstdio>
@@ -213,41 +215,28 @@ std::vector<cache::Descriptor> select_platforms(const cache::ManifestReferences&
   return out;
 }
 
-OptionParse parse_selection_option(const char* command, const std::vector<std::string>& args,
-                                   std::size_t& i, ImageSelection& out) {
-  const auto& arg = args[i];
-  if (arg != "--images" && arg != "--tags" && arg != "--platform" && arg != "--server") {
-    return OptionParse::kNotMine;
-  }
-  if (i + 1 >= args.size()) {
-    std::cerr << "regmirror " << command << ": " << arg << " needs a value\n";
-    return OptionParse::kUsageError;
-  }
-  const auto& value = args[++i];
-  if (arg == "--images") {
-    out.images_file = value;
-  } else if (arg == "--server") {
-    out.server = value;
-  } else if (arg == "--tags") {
-    try {
-      out.tags = std::regex(value, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      std::cerr << "regmirror " << command << ": --tags: invalid regular expression '" << value
-                << "': " << e.what() << "\n";
-      return OptionParse::kUsageError;
-    }
-  } else if (value == "all") {
-    out.all_platforms = true;
-  } else {
-    auto platform = cache::parse_platform(value);
-    if (!platform) {
-      std::cerr << "regmirror " << command
-                << ": --platform: expected OS/ARCH[/VARIANT] or all, got '" << value << "'\n";
-      return OptionParse::kUsageError;
-    }
-    out.platforms.push_back(*platform);
-  }
-  return OptionParse::kTaken;
+void add_selection_options(CliOptions& options, ImageSelection& out) {
+  options.value({"--images"}, out.images_file)
+      .value({"--server"}, out.server)
+      .value({"--tags"},
+             [&out](const std::string& text) {
+               try {
+                 out.tags = std::regex(text, std::regex::ECMAScript);
+               } catch (const std::regex_error& e) {
+                 return "invalid regular expression '" + text + "': " + e.what();
+               }
+               return std::string();
+             })
+      .value({"--platform"}, [&out](const std::string& text) {
+        if (text == "all") {
+          out.all_platforms = true;
+          return std::string();
+        }
+        auto platform = cache::parse_platform(text);
+        if (!platform) return "expected OS/ARCH[/VARIANT] or all, got '" + text + "'";
+        out.platforms.push_back(*platform);
+        return std::string();
+      });
 }
 
 }  // namespace regmirror::app

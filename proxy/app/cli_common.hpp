@@ -13,6 +13,8 @@
 
 namespace regmirror::app {
 
+class CliOptions;
+
 inline constexpr const char* kDefaultServerUrl = "http://127.0.0.1:5000";
 inline constexpr const char* kDefaultAdminUrl = "http://127.0.0.1:5001";
 inline constexpr const char* kManifestAccept =
@@ -82,11 +84,7 @@ struct ImageSelection {
   std::string server = kDefaultServerUrl;
 };
 
-enum class OptionParse { kNotMine, kTaken, kUsageError };
-
-// If args[i] is one of the selection options, consumes it (and its value, advancing i) into
-// `out`. kUsageError: a one-line message naming `command` was printed.
-OptionParse parse_selection_option(const char* command, const std::vector<std::string>& args,
-                                   std::size_t& i, ImageSelection& out);
+// Declares the selection options on a command's parser; values are checked as they are taken.
+void add_selection_options(CliOptions& options, ImageSelection& out);
 
 }  // namespace regmirror::app

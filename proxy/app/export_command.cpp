@@ -9,6 +9,7 @@
 #include "cache/oci_layout_bundle.hpp"
 #include "cache/tar_archive.hpp"
 #include "proxy/app/cli_common.hpp"
+#include "proxy/app/cli_options.hpp"
 #include "proxy/app/temp_dir.hpp"
 
 namespace regmirror::app {
@@ -48,35 +49,12 @@ struct ExportArgs : ImageSelection {
 };
 
 int parse(const std::vector<std::string>& args, ExportArgs& out) {
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto& arg = args[i];
-    if (auto taken = parse_selection_option("export", args, i, out);
-        taken != OptionParse::kNotMine) {
-      if (taken == OptionParse::kUsageError) return 2;
-      continue;
-    }
-    auto value = [&](const char* name) -> const std::string* {
-      if (i + 1 >= args.size()) {
-        std::cerr << "regmirror export: " << name << " needs a value\n";
-        return nullptr;
-      }
-      return &args[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kExportUsage;
-      return 0;
-    } else if (arg == "-o" || arg == "--output") {
-      auto v = value("--output");
-      if (!v) return 2;
-      out.output = *v;
-    } else if (arg == "--no-signatures") {
-      out.signatures = false;
-    } else {
-      std::cerr << "regmirror export: unknown argument '" << arg
-                << "' (see regmirror export --help)\n";
-      return 2;
-    }
-  }
+  CliOptions options("export", kExportUsage);
+  add_selection_options(options, out);
+  bool no_signatures = false;
+  options.value({"--output", "-o"}, out.output).flag({"--no-signatures"}, no_signatures);
+  if (int code = CliOptions::exit_code(options.parse(args)); code >= 0) return code;
+  if (no_signatures) out.signatures = false;
   if (out.images_file.empty() || out.output.empty()) {
     std::cerr << "regmirror export: --images FILE and -o BUNDLE.tar are required\n";
     return 2;

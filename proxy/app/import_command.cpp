@@ -6,6 +6,7 @@
 #include "cache/oci_layout_bundle.hpp"
 #include "cache/tar_archive.hpp"
 #include "proxy/app/cli_common.hpp"
+#include "proxy/app/cli_options.hpp"
 #include "proxy/app/temp_dir.hpp"
 
 namespace regmirror::app {
@@ -35,31 +36,18 @@ int run_import_command(const std::vector<std::string>& args) {
   std::string admin = kDefaultAdminUrl;
   std::string tmp_dir;
   bool pin = true;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto& arg = args[i];
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kImportUsage;
-      return 0;
-    } else if (arg == "--admin" || arg == "--tmp-dir") {
-      if (i + 1 >= args.size()) {
-        std::cerr << "regmirror import: " << arg << " needs a value\n";
-        return 2;
-      }
-      (arg == "--admin" ? admin : tmp_dir) = args[++i];
-    } else if (arg == "--no-pin") {
-      pin = false;
-    } else if (arg.starts_with("-")) {
-      std::cerr << "regmirror import: unknown option '" << arg
-                << "' (see regmirror import --help)\n";
-      return 2;
-    } else if (bundle.empty()) {
-      bundle = arg;
-    } else {
-      std::cerr << "regmirror import: one bundle at a time (got '" << bundle << "' and '" << arg
-                << "')\n";
-      return 2;
-    }
+  bool no_pin = false;
+  std::vector<std::string> positional;
+  CliOptions options("import", kImportUsage);
+  options.value({"--admin"}, admin).value({"--tmp-dir"}, tmp_dir).flag({"--no-pin"}, no_pin)
+      .positionals(positional);
+  if (int code = CliOptions::exit_code(options.parse(args)); code >= 0) return code;
+  pin = !no_pin;
+  if (positional.size() > 1) {
+    return options.usage_error("one bundle at a time (got '" + positional[0] + "' and '" +
+                               positional[1] + "')");
   }
+  if (!positional.empty()) bundle = positional[0];
   if (bundle.empty()) {
     std::cerr << "regmirror import: missing BUNDLE.tar (see regmirror import --help)\n";
     return 2;

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/app/build_info.hpp"
 #include "proxy/app/cache_command.hpp"
 #include "proxy/app/export_command.hpp"
 #include "proxy/app/import_command.hpp"
@@ -40,7 +41,9 @@ int main(int argc, char** argv) {
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "--version") {
-    std::cout << "regmirror 0.1.0\n";
+    // One line, stable for scripts: "regmirror <version> (commit <hash>[-dirty]|unknown)".
+    std::cout << "regmirror " << regmirror::app::kVersion << " (commit "
+              << regmirror::app::kGitCommit << ")\n";
     return 0;
   }
   const std::string command = args[0];

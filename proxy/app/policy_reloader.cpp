@@ -27,11 +27,13 @@ constexpr int kTicksPerPoll = 5;  // file mtimes once a second
 }  // namespace
 
 PolicyReloader::PolicyReloader(std::string config_path, std::string blocklist_path,
-                               config::RoutingTable& routes, config::DigestBlocklist* blocklist)
+                               config::RoutingTable& routes, config::DigestBlocklist* blocklist,
+                               config::ClientScopes* scopes)
     : config_path_(std::move(config_path)),
       blocklist_path_(std::move(blocklist_path)),
       routes_(routes),
       blocklist_(blocklist),
+      scopes_(scopes),
       config_mtime_(mtime_of(config_path_)),
       blocklist_mtime_(mtime_of(blocklist_path_)) {}
 
@@ -97,6 +99,7 @@ bool PolicyReloader::reload(const char* reason) {
     }
   }
   auto registries = routes_.replace_policies(next);
+  if (scopes_ != nullptr) scopes_->replace(next.access.scopes);
   std::string digests = "-";
   if (blocklist_ != nullptr) {
     digests = std::to_string(blocked.digests.size());
@@ -104,7 +107,8 @@ bool PolicyReloader::reload(const char* reason) {
   }
   proxy::logging::info("policy_reloaded", {{"reason", reason},
                                     {"registries", std::to_string(registries)},
-                                    {"blocked_digests", digests}});
+                                    {"blocked_digests", digests},
+                                    {"scoped_clients", std::to_string(next.access.scopes.size())}});
   return true;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// Reloads the repository policy (the registries' allow/deny keys of the config file) and the
-// digest blocklist while serving: on SIGHUP, and when either file's mtime changes (polled
+// Reloads the repository policy (the registries' allow/deny keys of the config file, and
+// access.scopes) and the digest blocklist while serving: on SIGHUP, and when either file's mtime changes (polled
 // every second). A file that fails to load keeps the old rules; the error is logged. One log
 // line per reload (policy_reloaded or policy_reload_failed). Other config keys need a restart.
 #include <atomic>
@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "config/client_scopes.hpp"
 #include "config/digest_blocklist.hpp"
 #include "config/routing_table.hpp"
 
@@ -18,8 +19,9 @@ namespace regmirror::app {
 class PolicyReloader {
  public:
   // `blocklist` null when no blocked_digests_file is configured.
+  // `scopes`: access.scopes, replaced on each reload too (null: not reloaded).
   PolicyReloader(std::string config_path, std::string blocklist_path, config::RoutingTable& routes,
-                 config::DigestBlocklist* blocklist);
+                 config::DigestBlocklist* blocklist, config::ClientScopes* scopes = nullptr);
   ~PolicyReloader();
   PolicyReloader(const PolicyReloader&) = delete;
   PolicyReloader& operator=(const PolicyReloader&) = delete;
@@ -37,6 +39,7 @@ class PolicyReloader {
   std::string blocklist_path_;
   config::RoutingTable& routes_;
   config::DigestBlocklist* blocklist_;
+  config::ClientScopes* scopes_;
   std::int64_t config_mtime_ = -1;
   std::int64_t blocklist_mtime_ = -1;
   std::mutex mutex_;

@@ -8,6 +8,7 @@
 
 #include "proxy/app/base_image_set.hpp"
 #include "proxy/app/cli_common.hpp"
+#include "proxy/app/cli_options.hpp"
 
 namespace regmirror::app {
 namespace {
@@ -95,38 +96,17 @@ class Progress {
 };
 
 int parse(const std::vector<std::string>& args, SeedArgs& out) {
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto& arg = args[i];
-    if (auto taken = parse_selection_option("seed", args, i, out);
-        taken != OptionParse::kNotMine) {
-      if (taken == OptionParse::kUsageError) return 2;
-      continue;
-    }
-    auto value = [&](const char* name) -> const std::string* {
-      if (i + 1 >= args.size()) {
-        std::cerr << "regmirror seed: " << name << " needs a value\n";
-        return nullptr;
-      }
-      return &args[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kSeedUsage;
-      return 0;
-    } else if (arg == "--base-set") {
-      out.base_set = true;
-    } else if (arg == "--admin") {
-      auto v = value("--admin");
-      if (!v) return 2;
-      out.admin = *v;
-    } else if (arg == "--no-pin") {
-      out.pin = false;
-    } else if (arg == "--no-signatures") {
-      out.signatures = false;
-    } else {
-      std::cerr << "regmirror seed: unknown argument '" << arg << "' (see regmirror seed --help)\n";
-      return 2;
-    }
-  }
+  CliOptions options("seed", kSeedUsage);
+  add_selection_options(options, out);
+  bool no_pin = false;
+  bool no_signatures = false;
+  options.flag({"--base-set"}, out.base_set)
+      .value({"--admin"}, out.admin)
+      .flag({"--no-pin"}, no_pin)
+      .flag({"--no-signatures"}, no_signatures);
+  if (int code = CliOptions::exit_code(options.parse(args)); code >= 0) return code;
+  if (no_pin) out.pin = false;
+  if (no_signatures) out.signatures = false;
   if (out.base_set == !out.images_file.empty()) {
     std::cerr << "regmirror seed: give exactly one of --base-set or --images FILE\n";
     return 2;

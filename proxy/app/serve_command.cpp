@@ -22,20 +22,23 @@
 #include "config/digest_blocklist.hpp"
 #include "config/load.hpp"
 #include "config/routing_table.hpp"
+#include "proxy/admin/admin_handler.hpp"
+#include "proxy/app/cli_options.hpp"
 #include "proxy/app/policy_reloader.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/metrics.hpp"
-#include "proxy/registry/admin_handler.hpp"
 #include "proxy/registry/blob_fetcher.hpp"
 #include "proxy/registry/blob_service.hpp"
 #include "proxy/registry/hot_manifest_cache.hpp"
 #include "proxy/registry/manifest_service.hpp"
 #include "proxy/registry/registry_handler.hpp"
+#include "proxy/registry/repository_scope.hpp"
 #include "proxy/registry/upstream_chain.hpp"
-#include "proxy/server/access_policy.hpp"
 #include "proxy/s3/s3_tier.hpp"
+#include "proxy/server/access_policy.hpp"
 #include "proxy/server/http_server.hpp"
 #include "proxy/server/tls_context_provider.hpp"
+#include "proxy/server/unix_time.hpp"
 #include "proxy/upstream/curl_multi.hpp"
 #include "proxy/upstream/upstream_client.hpp"
 
@@ -115,40 +118,13 @@ std::string check_ready(const fs::path& data_dir) {
 }
 
 int parse_args(const std::vector<std::string>& args, ServeArgs& out) {
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto& arg = args[i];
-    auto value = [&](const char* name) -> const std::string* {
-      if (i + 1 >= args.size()) {
-        std::cerr << "regmirror serve: " << name << " needs a value\n";
-        return nullptr;
-      }
-      return &args[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kServeUsage;
-      return 0;
-    } else if (arg == "--config") {
-      auto v = value("--config");
-      if (!v) return 2;
-      out.config_path = *v;
-    } else if (arg == "--listen") {
-      auto v = value("--listen");
-      if (!v) return 2;
-      out.listen = *v;
-    } else if (arg == "--data-dir") {
-      auto v = value("--data-dir");
-      if (!v) return 2;
-      out.data_dir = *v;
-    } else if (arg == "--check-config") {
-      out.check_only = true;
-    } else if (arg == "--print-default-config") {
-      out.print_default = true;
-    } else {
-      std::cerr << "regmirror serve: unknown option '" << arg << "' (see regmirror serve --help)\n";
-      return 2;
-    }
-  }
-  return -1;
+  CliOptions options("serve", kServeUsage);
+  options.value({"--config"}, out.config_path)
+      .value({"--listen"}, out.listen)
+      .value({"--data-dir"}, out.data_dir)
+      .flag({"--check-config"}, out.check_only)
+      .flag({"--print-default-config"}, out.print_default);
+  return CliOptions::exit_code(options.parse(args));
 }
 
 }  // namespace
@@ -277,11 +253,7 @@ int run_serve_command(const std::vector<std::string>& args) {
     return 2;
   }
 
-  auto unix_now = [] {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  };
+  auto unix_now = [] { return proxy::unix_now(); };
   // Blocking work never runs on the network threads: index reads and writes (RocksDB, small
   // files) on one pool, blob writes and bucket transfers on another, so neither waits behind
   // the other.
@@ -292,14 +264,18 @@ int run_serve_command(const std::vector<std::string>& args) {
                          cache::EvictorOptions{cfg.max_cache_bytes, 0.9, 60}, unix_now);
   std::atomic<bool> eviction_queued{false};
   auto run_eviction = [&] {
+    auto started = std::chrono::steady_clock::now();
     auto report = evictor.run_once();
+    auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     metrics.cache_size(report.bytes_after, report.blob_count);
     if (!report.error.empty()) {
       logging::error("eviction_failed", {{"error", report.error}});
     } else if (!report.removed.empty()) {
       logging::info("evicted", {{"blobs", std::to_string(report.removed.size())},
                                 {"bytes_before", std::to_string(report.bytes_before)},
-                                {"bytes_after", std::to_string(report.bytes_after)}});
+                                {"bytes_after", std::to_string(report.bytes_after)},
+                                {"records_read", std::to_string(report.records_read)},
+                                {"seconds", std::to_string(seconds)}});
     }
   };
   auto queue_eviction = [&] {
@@ -329,6 +305,8 @@ int run_serve_command(const std::vector<std::string>& args) {
   proxy::registry::BlobService blob_service(proxy::registry::BlobServiceParts{
       blobs->get(), &fetcher, &metrics, &access, &disk_pool, tier.get(), cfg.offline});
 
+  config::ClientScopes scopes(cfg.access.scopes);
+  proxy::registry::RepositoryScope repository_scope(shared_metadata, index_pool, cfg.offline);
   proxy::registry::RegistryHandlerParts parts;
   parts.config = &cfg;
   parts.routes = &routes;
@@ -344,6 +322,8 @@ int run_serve_command(const std::vector<std::string>& args) {
   parts.access_policy = access_policy.get();
   parts.serve_metrics = cfg.metrics_listen.empty();
   parts.blocklist = cfg.blocked_digests_file.empty() ? nullptr : &blocklist;
+  parts.scopes = &scopes;
+  parts.repository_scope = &repository_scope;
   proxy::registry::RegistryHandler handler(parts);
 
   proxy::server::ServerOptions options;
@@ -366,9 +346,9 @@ int run_serve_command(const std::vector<std::string>& args) {
   // Side listeners: the admin API (loopback) and, optionally, metrics on their own port.
   // Neither is allowed to keep the mirror from serving pulls: failures are logged.
   std::vector<std::unique_ptr<proxy::server::HttpServer>> side_servers;
-  proxy::registry::AdminHandler admin(proxy::registry::AdminHandlerParts{
+  proxy::admin::AdminHandler admin(proxy::admin::AdminHandlerParts{
       &cfg, &routes, blobs->get(), metadata->get(), &evictor, &index_pool, tier.get(), &chains,
-      &hot_manifests});
+      &hot_manifests, parts.blocklist});
   auto metrics_parts = parts;
   metrics_parts.serve_metrics = true;
   proxy::registry::RegistryHandler metrics_handler(metrics_parts);
@@ -427,7 +407,8 @@ int run_serve_command(const std::vector<std::string>& args) {
   std::unique_ptr<PolicyReloader> policy_reloader;
   if (!parsed.config_path.empty()) {
     policy_reloader = std::make_unique<PolicyReloader>(parsed.config_path, cfg.blocked_digests_file,
-                                                       routes, parts.blocklist ? &blocklist : nullptr);
+                                                       routes, parts.blocklist ? &blocklist : nullptr,
+                                                       &scopes);
     policy_reloader->start();
   }
   std::vector<std::thread> side_threads;

@@ -9,17 +9,12 @@
 #include "proxy/registry/upstream_chain.hpp"
 #include "proxy/s3/s3_tier.hpp"
 #include "proxy/server/offload.hpp"
+#include "proxy/server/unix_time.hpp"
 
 namespace regmirror::proxy::registry {
 namespace {
 
 namespace asio = boost::asio;
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Answer<BlobSource> from_reader(std::unique_ptr<cache::BlobReader> reader) {
   BlobSource source;

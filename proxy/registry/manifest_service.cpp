@@ -19,6 +19,16 @@
 #include "proxy/server/offload.hpp"
 
 namespace regmirror::proxy::registry {
+
+const std::vector<std::string>& manifest_accept_headers() {
+  static const std::vector<std::string> headers{
+      "Accept: application/vnd.oci.image.index.v1+json, "
+      "application/vnd.oci.image.manifest.v1+json, "
+      "application/vnd.docker.distribution.manifest.list.v2+json, "
+      "application/vnd.docker.distribution.manifest.v2+json"};
+  return headers;
+}
+
 namespace {
 
 namespace asio = boost::asio;
@@ -26,11 +36,7 @@ namespace asio = boost::asio;
 // How long a request waits for a shared fetch of a tag it has nothing cached for.
 constexpr auto kMissWait = std::chrono::minutes(3);
 
-const std::vector<std::string> kAcceptManifests{
-    "Accept: application/vnd.oci.image.index.v1+json, "
-    "application/vnd.oci.image.manifest.v1+json, "
-    "application/vnd.docker.distribution.manifest.list.v2+json, "
-    "application/vnd.docker.distribution.manifest.v2+json"};
+const std::vector<std::string>& kAcceptManifests = manifest_accept_headers();
 
 struct LocalManifest {
   std::string body;

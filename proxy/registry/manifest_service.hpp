@@ -51,6 +51,9 @@ struct Manifest {
   std::string upstream;           // which upstream answered, when one did (for the log)
 };
 
+// The Accept header every manifest request upstream sends: OCI and Docker, images and indexes.
+const std::vector<std::string>& manifest_accept_headers();
+
 class ManifestService {
  public:
   using Clock = std::function<std::int64_t()>;  // unix seconds

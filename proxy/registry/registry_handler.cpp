@@ -17,11 +17,13 @@
 #include "proxy/registry/hot_manifest_cache.hpp"
 #include "proxy/registry/manifest_service.hpp"
 #include "proxy/registry/referrers_service.hpp"
+#include "proxy/registry/repository_scope.hpp"
 #include "proxy/registry/request_target.hpp"
 #include "proxy/registry/tag_list_service.hpp"
 #include "proxy/registry/upstream_chain.hpp"
 #include "proxy/server/access_policy.hpp"
 #include "proxy/server/offload.hpp"
+#include "proxy/server/unix_time.hpp"
 
 namespace regmirror::proxy::registry {
 
@@ -34,12 +36,6 @@ namespace {
 constexpr std::size_t kCopyChunk = 256 * 1024;
 // Followers of a download are woken by its progress events; this is only a safety net.
 constexpr auto kProgressSafetyNet = std::chrono::seconds(5);
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Everything one request produced, for the access log line and the metrics.
 struct Exchange {
@@ -77,6 +73,7 @@ class RequestContext {
 
   Exchange ex;
   std::string ns;
+  bool scoped_ = false;  // the client is limited by access.scopes
 
   asio::awaitable<bool> serve(const RequestTarget& target) {
     const auto method = connection_.request().method();
@@ -122,6 +119,8 @@ class RequestContext {
       }
       ex.user = std::move(*user);
     }
+    scoped_ = parts_.scopes != nullptr && !ex.user.empty() && parts_.scopes->limits(ex.user) &&
+              parts_.repository_scope != nullptr;
     if (method != http::verb::get && method != http::verb::head) {
       co_return co_await error(OciError::kUnsupported,
                                "this is a read-only mirror: only GET and HEAD are supported");
@@ -155,6 +154,12 @@ class RequestContext {
     ex.repository = route->repository;
     ex.reference = target.reference;
     if (auto refused = policy_refusal(*route, target)) co_return co_await error(OciError::kDenied, *refused);
+    if (scoped_) {
+      bool by_tag = target.kind == RouteKind::kManifest && target.reference.find(':') == std::string::npos;
+      std::string_view tag = by_tag ? std::string_view(target.reference) : std::string_view();
+      auto why = parts_.scopes->refusal(ex.user, route->registry->name, route->repository, tag);
+      if (why) co_return co_await error(OciError::kDenied, *why);
+    }
     if (target.kind != RouteKind::kTagsList && is_blocked(target.reference)) {
       co_return co_await error(OciError::kDenied, blocked_message(target.reference));
     }
@@ -250,6 +255,14 @@ class RequestContext {
   // ------------------------------------------------------------------ manifests
   asio::awaitable<bool> manifest(const UpstreamChain& chain, const std::string& repository,
                                  const std::string& reference) {
+    if (scoped_ && reference.find(':') != std::string::npos) {
+      auto digest = cache::Digest::parse(reference);
+      if (!digest) co_return co_await error(OciError::kManifestUnknown, "invalid digest " + reference);
+      if (!co_await parts_.repository_scope->holds(chain, repository, *digest, true)) {
+        co_return co_await error(OciError::kManifestUnknown,
+                                 "manifest " + reference + " unknown to repository " + repository);
+      }
+    }
     if (auto hot = hot_manifest(chain, repository, reference)) {
       // A tag resolving to a blocked digest is refused too (the cache keeps it).
       if (is_blocked(hot->digest)) co_return co_await error(OciError::kDenied, blocked_message(hot->digest));
@@ -280,7 +293,13 @@ class RequestContext {
 
   asio::awaitable<bool> send_manifest(const std::string& digest, const std::string& media_type,
                                       const std::string& body, CacheOutcome outcome) {
-    if (auto served = cache::Digest::parse(digest)) parts_.access->touch(*served, unix_now());
+    if (auto served = cache::Digest::parse(digest)) {
+      parts_.access->touch(*served, unix_now());
+      // With scoped clients, every served manifest tells which repository holds what.
+      if (parts_.repository_scope != nullptr && parts_.scopes != nullptr && !parts_.scopes->empty()) {
+        parts_.repository_scope->remember_manifest(ex.registry, ex.repository, *served, body);
+      }
+    }
     ex.outcome = outcome;
     StringResponse response = ok_response(media_type);
     response.set("Docker-Content-Digest", digest);
@@ -296,6 +315,10 @@ class RequestContext {
     auto digest = cache::Digest::parse(reference);
     if (!digest) co_return co_await error(OciError::kBlobUnknown, "invalid digest " + reference);
     const bool head = connection_.request().method() == http::verb::head;
+    if (scoped_ && !co_await parts_.repository_scope->holds(chain, repository, *digest, false)) {
+      co_return co_await error(OciError::kBlobUnknown,
+                               "blob " + digest->str() + " unknown to repository " + repository);
+    }
     auto located = co_await parts_.blobs->locate(chain, repository, *digest, head);
     if (!located) co_return co_await failure(located.error());
     auto& source = *located;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "config/client_scopes.hpp"
 #include "config/config.hpp"
 #include "config/digest_blocklist.hpp"
 #include "config/routing_table.hpp"
@@ -28,6 +29,7 @@ namespace regmirror::proxy::registry {
 
 class UpstreamChain;
 class ManifestService;
+class RepositoryScope;
 class HotManifestCache;
 class BlobService;
 
@@ -46,6 +48,8 @@ struct RegistryHandlerParts {
   server::AccessPolicy* access_policy = nullptr;   // who may use /v2/ (null: everyone)
   bool serve_metrics = true;                       // false when metrics_listen is separate
   const config::DigestBlocklist* blocklist = nullptr;  // digests never served (null: none)
+  const config::ClientScopes* scopes = nullptr;  // access.scopes (null: no client is limited)
+  RepositoryScope* repository_scope = nullptr;   // with scopes: which repository holds a digest
 };
 
 class RegistryHandler final : public server::Handler {

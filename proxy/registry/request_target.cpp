@@ -1,14 +1,11 @@
 #include "proxy/registry/request_target.hpp"
 
+#include "config/reference.hpp"
+
 namespace regmirror::proxy::registry {
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using config::hex_value;
 
 bool ends_with_segment(std::string_view path, std::string_view marker, std::string_view* head,
                        std::string_view* tail) {

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "cache/cache_error.hpp"
+#include "cache/metadata_codec.hpp"
 #include "proxy/logging/logger.hpp"
 
 namespace regmirror::proxy::s3 {
@@ -14,40 +15,7 @@ using nlohmann::json;
 
 constexpr std::size_t kMaxRecordBytes = 64 * 1024;
 
-std::string encode_tag(const cache::TagRecord& record) {
-  return json{{"digest", record.digest},
-              {"media_type", record.media_type},
-              {"size", record.size},
-              {"fetched_at", record.fetched_at},
-              {"validated_at", record.validated_at}}
-      .dump();
-}
-
-std::optional<cache::TagRecord> decode_tag(const std::string& bytes) {
-  auto doc = json::parse(bytes, nullptr, false);
-  if (!doc.is_object() || !doc["digest"].is_string() || !doc["media_type"].is_string() ||
-      !doc["size"].is_number_unsigned() || !doc["fetched_at"].is_number_integer() ||
-      !doc["validated_at"].is_number_integer()) {
-    return std::nullopt;
-  }
-  if (!cache::Digest::parse(doc["digest"].get<std::string>())) return std::nullopt;
-  return cache::TagRecord{doc["digest"].get<std::string>(), doc["media_type"].get<std::string>(),
-                          doc["size"].get<std::uint64_t>(), doc["fetched_at"].get<std::int64_t>(),
-                          doc["validated_at"].get<std::int64_t>()};
-}
-
-std::string encode_manifest(const cache::ManifestRecord& record) {
-  return json{{"media_type", record.media_type}, {"size", record.size}}.dump();
-}
-
-std::optional<cache::ManifestRecord> decode_manifest(const std::string& bytes) {
-  auto doc = json::parse(bytes, nullptr, false);
-  if (!doc.is_object() || !doc["media_type"].is_string() || !doc["size"].is_number_unsigned()) {
-    return std::nullopt;
-  }
-  return cache::ManifestRecord{doc["media_type"].get<std::string>(), doc["size"].get<std::uint64_t>()};
-}
-
+// Bucket objects hold the same JSON documents as the local index (cache/metadata_codec).
 const HeaderList kJson = {{"content-type", "application/json"}};
 
 }  // namespace
@@ -75,7 +43,7 @@ std::optional<cache::TagRecord> S3SharedMetadataStore::bucket_tag(const cache::T
     return std::nullopt;
   }
   if (!*object) return std::nullopt;
-  auto record = decode_tag(**object);
+  auto record = cache::codec::decode_tag(**object);
   if (!record) {
     logging::warn("s3_corrupt_record", {{"key", tag_object_key(key)}});
   }
@@ -83,13 +51,13 @@ std::optional<cache::TagRecord> S3SharedMetadataStore::bucket_tag(const cache::T
 }
 
 void S3SharedMetadataStore::push_tag(const cache::TagKey& key, const cache::TagRecord& record) {
-  auto put = client_.put_object(tag_object_key(key), encode_tag(record), kJson);
+  auto put = client_.put_object(tag_object_key(key), cache::codec::encode(record), kJson);
   if (!put) logging::warn("s3_error", {{"error", put.error().message}});
 }
 
 void S3SharedMetadataStore::push_manifest(const cache::Digest& digest,
                                           const cache::ManifestRecord& record) {
-  auto put = client_.put_object(manifest_object_key(digest), encode_manifest(record), kJson);
+  auto put = client_.put_object(manifest_object_key(digest), cache::codec::encode(record), kJson);
   if (!put) logging::warn("s3_error", {{"error", put.error().message}});
 }
 
@@ -103,7 +71,7 @@ cache::Result<std::optional<cache::ManifestRecord>> S3SharedMetadataStore::get_m
     return local;
   }
   if (!*object) return local;
-  auto record = decode_manifest(**object);
+  auto record = cache::codec::decode_manifest(**object);
   if (!record) return cache::CacheErrc::kCorruptRecord;
   (void)local_.put_manifest(digest, *record);
   return std::optional<cache::ManifestRecord>(*record);
@@ -254,6 +222,17 @@ cache::Result<void> S3SharedMetadataStore::put_referrer(const cache::Referrer& r
 cache::Result<std::vector<cache::Referrer>> S3SharedMetadataStore::list_referrers(
     const cache::Digest& subject) {
   return local_.list_referrers(subject);
+}
+
+cache::Result<void> S3SharedMetadataStore::record_repository_digests(
+    const std::string& registry, const std::string& repository,
+    const std::vector<cache::Digest>& digests) {
+  return local_.record_repository_digests(registry, repository, digests);
+}
+cache::Result<bool> S3SharedMetadataStore::repository_has_digest(const std::string& registry,
+                                                                 const std::string& repository,
+                                                                 const cache::Digest& digest) {
+  return local_.repository_has_digest(registry, repository, digest);
 }
 
 cache::Result<void> S3SharedMetadataStore::apply_import(const cache::ImportBatch& batch) {

@@ -67,6 +67,12 @@ class S3SharedMetadataStore final : public cache::MetadataStore {
       const std::string& after, std::size_t limit) override;
   cache::Result<void> put_referrer(const cache::Referrer& referrer) override;
   cache::Result<std::vector<cache::Referrer>> list_referrers(const cache::Digest& subject) override;
+  cache::Result<void> record_repository_digests(const std::string& registry,
+                                                const std::string& repository,
+                                                const std::vector<cache::Digest>& digests) override;
+  cache::Result<bool> repository_has_digest(const std::string& registry,
+                                            const std::string& repository,
+                                            const cache::Digest& digest) override;
   cache::Result<void> apply_import(const cache::ImportBatch& batch) override;
 
   std::string tag_object_key(const cache::TagKey& key) const;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "proxy/logging/logger.hpp"
+#include "proxy/server/unix_time.hpp"
 
 namespace regmirror::proxy::s3 {
 namespace {
@@ -33,12 +34,6 @@ bool read_key_file(const std::string& path, const std::string& name, std::string
     return false;
   }
   return true;
-}
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 std::string replica_id() {

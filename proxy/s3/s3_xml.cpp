@@ -2,15 +2,12 @@
 
 #include <cstdlib>
 
+#include "config/reference.hpp"
+
 namespace regmirror::proxy::s3 {
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using config::hex_value;
 
 void append_utf8(std::string& out, unsigned long code) {
   if (code < 0x80) {

@@ -375,6 +375,16 @@ class TestKustomize(unittest.TestCase):
                 self.assertEqual(o["metadata"].get("namespace"), "regmirror", o["metadata"]["name"])
             self.assertEqual(validate_object(o, objs), [])
 
+    def test_images_pinned_by_release_tag_and_digest(self):
+        with open(os.path.join(REPO, "CMakeLists.txt")) as f:
+            version = re.search(r"^project\(regmirror VERSION (\S+)", f.read(), re.M).group(1)
+        objs = self.render(DEPLOY)
+        images = {c["image"] for o in objs if o["kind"] in ("StatefulSet", "DaemonSet")
+                  for c in pod_spec(o)["containers"] + pod_spec(o).get("initContainers", [])}
+        self.assertTrue(images)
+        for image in images:
+            self.assertRegex(image, rf"^[^:@]+:{re.escape(version)}@sha256:[0-9a-f]{{64}}$")
+
     def test_components_render(self):
         with tempfile.TemporaryDirectory() as d:
             rel = os.path.relpath(DEPLOY, d)

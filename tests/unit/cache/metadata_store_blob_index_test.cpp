@@ -140,6 +140,18 @@ TEST_P(BlobIndex, RecordsPageByDigestAndTagsPageInKeyOrder) {
   EXPECT_EQ(from_gap->size(), 4u);
 }
 
+TEST_P(BlobIndex, RepositoryDigestsAreScopedByRegistryAndRepository) {
+  auto layer = digest_of("layer");
+  EXPECT_FALSE(store_->repository_has_digest("docker.io", "myorg/private", layer).value());
+  ASSERT_TRUE(store_->record_repository_digests("docker.io", "myorg/private", {layer}));
+  ASSERT_TRUE(store_->record_repository_digests("docker.io", "myorg/private", {layer}));  // again
+  EXPECT_TRUE(store_->repository_has_digest("docker.io", "myorg/private", layer).value());
+  EXPECT_FALSE(store_->repository_has_digest("docker.io", "library/alpine", layer).value());
+  EXPECT_FALSE(store_->repository_has_digest("quay.io", "myorg/private", layer).value());
+  // A prefix of the repository is another repository.
+  EXPECT_FALSE(store_->repository_has_digest("docker.io", "myorg/priv", layer).value());
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllStores, BlobIndex,
     ::testing::Values(IndexFactory{"rocks",

@@ -122,5 +122,35 @@ TEST(ConfigLoad, MissingFileIsAClearError) {
   }
 }
 
+// access.scopes: registries by name or alias (kept canonical), globs checked.
+std::string with_scopes(const std::string& scopes) {
+  return R"({"registries": {"docker.io": {"upstreams": [{"url": "http://127.0.0.1:9"}]},
+             "registry.k8s.io": {"aliases": ["k8s.gcr.io"],
+                                 "upstreams": [{"url": "http://127.0.0.1:9"}]}},
+            "access": {"scopes": )" + scopes + "}}";
+}
+
+TEST(ClientScopesLoad, AliasesBecomeTheCanonicalRegistry) {
+  auto config = parse_config(with_scopes(R"({"alice": ["docker.io/library/*", "k8s.gcr.io/pause"]})"));
+  EXPECT_EQ(config.access.scopes.at("alice"),
+            (std::vector<std::string>{"docker.io/library/*", "registry.k8s.io/pause"}));
+}
+
+TEST(ClientScopesLoad, BadEntriesNameTheirKey) {
+  EXPECT_NE(error_of(with_scopes(R"(["alice"])")).find("access.scopes"), std::string::npos);
+  EXPECT_NE(error_of(with_scopes(R"({"alice": "docker.io/*"})")).find("access.scopes.alice"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_scopes(R"({"alice": ["alpine"]})")).find("REGISTRY/GLOB"),
+            std::string::npos);
+  // A first segment that is not a configured registry (here a repository) is refused too.
+  EXPECT_NE(error_of(with_scopes(R"({"alice": ["library/*"]})")).find("'library' is not a configured"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_scopes(R"({"alice": ["quay.io/x"]})")).find("not a configured registry"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_scopes(R"({"alice": ["docker.io/Bad//glob"]})")).find("access.scopes.alice[0]"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_scopes(R"({"alice": [7]})")).find("must be a string"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace regmirror::config

@@ -1,0 +1,88 @@
+// The one option parser of the commands: names and aliases, --name VALUE and --name=VALUE,
+// values checked as taken, positionals, and one-line usage errors (exit status 2).
+#include "proxy/app/cli_options.hpp"
+
+#include <gtest/gtest.h>
+
+namespace regmirror::app {
+namespace {
+
+using Outcome = CliOptions::Outcome;
+
+struct Parsed {
+  std::string output, admin;
+  bool flag = false;
+  int count = 0;
+  std::vector<std::string> positional;
+};
+
+CliOptions make(Parsed& p) {
+  CliOptions options("test", "usage text\n");
+  options.value({"--output", "-o"}, p.output)
+      .value({"--admin"}, p.admin)
+      .flag({"--no-pin"}, p.flag)
+      .value({"--count"},
+             [&p](const std::string& text) {
+               if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+                 return std::string("must be a number");
+               p.count = std::stoi(text);
+               return std::string();
+             })
+      .positionals(p.positional);
+  return options;
+}
+
+TEST(CliOptions, TakesValuesFlagsAliasesAndPositionals) {
+  Parsed p;
+  auto options = make(p);
+  EXPECT_EQ(options.parse({"ls", "-o", "x.tar", "--admin=http://127.0.0.1:1", "--no-pin",
+                           "--count", "7", "ref"}),
+            Outcome::kParsed);
+  EXPECT_EQ(p.output, "x.tar");
+  EXPECT_EQ(p.admin, "http://127.0.0.1:1");
+  EXPECT_TRUE(p.flag);
+  EXPECT_EQ(p.count, 7);
+  EXPECT_EQ(p.positional, (std::vector<std::string>{"ls", "ref"}));
+}
+
+TEST(CliOptions, AValueMayStartWithADash) {
+  Parsed p;
+  auto options = make(p);
+  EXPECT_EQ(options.parse({"--output", "-weird-name"}), Outcome::kParsed);
+  EXPECT_EQ(p.output, "-weird-name");
+}
+
+TEST(CliOptions, UsageErrorsNameTheOption) {
+  for (std::vector<std::string> bad : {std::vector<std::string>{"--admin"},
+                                       {"--count", "x"},
+                                       {"--unknown"},
+                                       {"--no-pin=yes"}}) {
+    Parsed p;
+    auto options = make(p);
+    testing::internal::CaptureStderr();
+    EXPECT_EQ(options.parse(bad), Outcome::kUsageError) << bad[0];
+    auto err = testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find("regmirror test: "), std::string::npos) << err;
+    EXPECT_NE(err.find(bad[0].substr(0, bad[0].find('='))), std::string::npos) << err;
+    EXPECT_EQ(CliOptions::exit_code(Outcome::kUsageError), 2);
+  }
+}
+
+TEST(CliOptions, HelpPrintsTheUsageAndPositionalsNeedADeclaration) {
+  Parsed p;
+  auto options = make(p);
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(options.parse({"--help"}), Outcome::kHelp);
+  EXPECT_EQ(testing::internal::GetCapturedStdout(), "usage text\n");
+  EXPECT_EQ(CliOptions::exit_code(Outcome::kHelp), 0);
+  bool flag = false;
+  CliOptions strict("serve", "u");
+  strict.flag({"--check-config"}, flag);
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(strict.parse({"stray"}), Outcome::kUsageError);
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("unexpected argument 'stray'"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace regmirror::app
