@@ -76,7 +76,8 @@ asio::awaitable<Answer<Referrers>> list_referrers(const UpstreamChain& chain,
                                                   cache::MetadataStore& metadata,
                                                   asio::thread_pool& index_pool, bool offline,
                                                   std::string repository, std::string digest,
-                                                  std::optional<std::string> artifact_type) {
+                                                  std::optional<std::string> artifact_type,
+                                                  bool scoped) {
   auto subject = cache::Digest::parse(digest);
   if (!subject) {
     co_return Answer<Referrers>(boost::system::in_place_error,
@@ -107,7 +108,15 @@ asio::awaitable<Answer<Referrers>> list_referrers(const UpstreamChain& chain,
     if (tagged && is_referrers_index(tagged->body)) upstream_body = std::move(tagged->body);
   }
   auto* store = &metadata;
-  auto read = [store, s = *subject] { return store->list_referrers(s); };
+  auto read = [store, s = *subject, scoped, registry = chain.registry().name, repository] {
+    auto listed = store->list_referrers(s);
+    if (!listed || !scoped) return listed;
+    std::erase_if(*listed, [&](const cache::Referrer& r) {
+      auto held = store->repository_has_digest(registry, repository, r.digest);
+      return !held || !*held;
+    });
+    return listed;
+  };
   auto cached = co_await server::offload(index_pool, std::move(read));
   if (!cached) {
     logging::error("index_read_failed", {{"subject", digest}, {"error", cached.error().message()}});

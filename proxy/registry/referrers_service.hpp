@@ -38,10 +38,13 @@ struct Referrers {
   CacheOutcome outcome = CacheOutcome::kNone;
 };
 
+// `scoped`: the client is limited by access.scopes (repository_scope.hpp); cached referrers
+// are then listed only when the index records that `repository` holds them (the index itself
+// is by digest, across repositories).
 boost::asio::awaitable<Answer<Referrers>> list_referrers(
     const UpstreamChain& chain, ManifestService& manifests, cache::MetadataStore& metadata,
     boost::asio::thread_pool& index_pool, bool offline, std::string repository,
-    std::string digest, std::optional<std::string> artifact_type);
+    std::string digest, std::optional<std::string> artifact_type, bool scoped = false);
 
 // The referrers tag schema's tag for `subject`: "<algorithm>-<hex, at most 64 characters>".
 std::string referrers_tag(const cache::Digest& subject);

@@ -488,7 +488,7 @@ class RequestContext {
                                   const RequestTarget& target) {
     auto answer = co_await list_referrers(chain, *parts_.manifests, *parts_.metadata, *parts_.index_pool,
                                           parts_.config->offline, repository, target.reference,
-                                          target.artifact_type);
+                                          target.artifact_type, scoped_);
     if (!answer) co_return co_await failure(answer.error());
     ex.outcome = answer->outcome;
     StringResponse response = ok_response(kImageIndexMediaType);
