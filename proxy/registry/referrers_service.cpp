@@ -71,17 +71,15 @@ std::string referrers_tag(const cache::Digest& subject) {
   return std::string(subject.algorithm_name()) + "-" + std::string(subject.hex().substr(0, 64));
 }
 
-asio::awaitable<Answer<Referrers>> list_referrers(const UpstreamChain& chain,
-                                                  ManifestService& manifests,
-                                                  cache::MetadataStore& metadata,
-                                                  asio::thread_pool& index_pool, bool offline,
-                                                  std::string repository, std::string digest,
-                                                  std::optional<std::string> artifact_type,
-                                                  bool scoped) {
+asio::awaitable<Answer<Referrers>> list_referrers(
+    const UpstreamChain& chain, ManifestService& manifests, cache::MetadataStore& metadata,
+    asio::thread_pool& index_pool, bool offline, std::string repository, std::string digest,
+    std::optional<std::string> artifact_type, bool scoped) {
   auto subject = cache::Digest::parse(digest);
   if (!subject) {
-    co_return Answer<Referrers>(boost::system::in_place_error,
-                                registry_error(OciError::kDigestInvalid, "invalid digest " + digest));
+    co_return Answer<Referrers>(
+        boost::system::in_place_error,
+        registry_error(OciError::kDigestInvalid, "invalid digest " + digest));
   }
   if (artifact_type && artifact_type->empty()) artifact_type.reset();
 

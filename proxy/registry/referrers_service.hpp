@@ -43,8 +43,8 @@ struct Referrers {
 // is by digest, across repositories).
 boost::asio::awaitable<Answer<Referrers>> list_referrers(
     const UpstreamChain& chain, ManifestService& manifests, cache::MetadataStore& metadata,
-    boost::asio::thread_pool& index_pool, bool offline, std::string repository,
-    std::string digest, std::optional<std::string> artifact_type, bool scoped = false);
+    boost::asio::thread_pool& index_pool, bool offline, std::string repository, std::string digest,
+    std::optional<std::string> artifact_type, bool scoped = false);
 
 // The referrers tag schema's tag for `subject`: "<algorithm>-<hex, at most 64 characters>".
 std::string referrers_tag(const cache::Digest& subject);

@@ -25,8 +25,10 @@ struct IndexFactory {
 
 Referrer referrer(const Digest& subject, const std::string& seed, std::string artifact_type) {
   return Referrer{subject, digest_of(seed),
-                  ReferrerRecord{"application/vnd.oci.image.manifest.v1+json", seed.size(),
-                                 std::move(artifact_type), {{"org.example.seed", seed}}}};
+                  ReferrerRecord{"application/vnd.oci.image.manifest.v1+json",
+                                 seed.size(),
+                                 std::move(artifact_type),
+                                 {{"org.example.seed", seed}}}};
 }
 
 std::vector<std::string> digests(const std::vector<Referrer>& list) {
@@ -97,7 +99,8 @@ TEST_P(ReferrerIndex, AnEmptyArtifactTypeAndNoAnnotationsRoundTrip) {
 TEST_P(ReferrerIndex, ImportWritesReferrersWithItsBatch) {
   auto image = digest_of("image");
   ImportBatch batch;
-  batch.manifests.emplace_back(digest_of("sig"), ManifestRecord{"application/vnd.oci.image.manifest.v1+json", 3});
+  batch.manifests.emplace_back(digest_of("sig"),
+                               ManifestRecord{"application/vnd.oci.image.manifest.v1+json", 3});
   batch.referrers.push_back(referrer(image, "sig", "application/vnd.example.sig"));
   ASSERT_TRUE(store_->apply_import(batch));
   auto got = store_->list_referrers(image).value();
@@ -137,7 +140,9 @@ TEST(RocksReferrerIndex, SurvivesReopenAndReportsACorruptRecord) {
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir.string(), &raw).ok());
     std::unique_ptr<rocksdb::DB> db(raw);
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), codec::referrer_key(image, digest_of("bad")), "garbage").ok());
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), codec::referrer_key(image, digest_of("bad")), "garbage")
+            .ok());
   }
   {
     // A record that does not decode is reported, never silently dropped.
@@ -166,7 +171,8 @@ TEST(ReferrerOf, TakesArtifactTypeThenConfigMediaTypeAndTheAnnotations) {
       R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)"
       R"("artifactType":"application/vnd.example.sbom",)"
       R"("config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":")" +
-      digest_of("{}").str() + R"(","size":2},"layers":[],)"
+      digest_of("{}").str() +
+      R"(","size":2},"layers":[],)"
       R"("subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
       subject.str() + R"(","size":10},"annotations":{"org.example.kind":"sbom","n":1}})";
   auto got = referrer_of(digest_of(with_type), with_type, "application/json");
@@ -176,19 +182,26 @@ TEST(ReferrerOf, TakesArtifactTypeThenConfigMediaTypeAndTheAnnotations) {
   EXPECT_EQ(got->record.media_type, "application/vnd.oci.image.manifest.v1+json");
   EXPECT_EQ(got->record.size, with_type.size());
   EXPECT_EQ(got->record.artifact_type, "application/vnd.example.sbom");
-  EXPECT_EQ(got->record.annotations, (std::map<std::string, std::string>{{"org.example.kind", "sbom"}}));
+  EXPECT_EQ(got->record.annotations,
+            (std::map<std::string, std::string>{{"org.example.kind", "sbom"}}));
 
   const std::string cosign_style =
       R"({"schemaVersion":2,"config":{"mediaType":"application/vnd.dev.cosign.artifact.sig.v1+json",)"
-      R"("digest":")" + digest_of("c").str() + R"(","size":1},"layers":[],)"
-      R"("subject":{"digest":")" + subject.str() + R"(","size":10}})";
-  got = referrer_of(digest_of(cosign_style), cosign_style, "application/vnd.oci.image.manifest.v1+json");
+      R"("digest":")" +
+      digest_of("c").str() +
+      R"(","size":1},"layers":[],)"
+      R"("subject":{"digest":")" +
+      subject.str() + R"(","size":10}})";
+  got = referrer_of(digest_of(cosign_style), cosign_style,
+                    "application/vnd.oci.image.manifest.v1+json");
   ASSERT_TRUE(got);
   EXPECT_EQ(got->record.artifact_type, "application/vnd.dev.cosign.artifact.sig.v1+json");
   EXPECT_EQ(got->record.media_type, "application/vnd.oci.image.manifest.v1+json");
 
-  const std::string index = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",)"
-                            R"("manifests":[],"subject":{"digest":")" + subject.str() + R"(","size":1}})";
+  const std::string index =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",)"
+      R"("manifests":[],"subject":{"digest":")" +
+      subject.str() + R"(","size":1}})";
   got = referrer_of(digest_of(index), index, "");
   ASSERT_TRUE(got);
   EXPECT_EQ(got->record.artifact_type, "");  // an index without artifactType: omitted
@@ -206,8 +219,11 @@ TEST(ReferrerOf, IgnoresManifestsWithoutAValidSubject) {
 TEST(IndexReferrer, StoresUnderTheSubject) {
   MemoryMetadataStore store;
   auto subject = digest_of("image");
-  const std::string body = R"({"artifactType":"a/b","subject":{"digest":")" + subject.str() + R"(","size":1}})";
-  EXPECT_TRUE(index_referrer(store, digest_of(body), body, "application/vnd.oci.image.manifest.v1+json").value());
+  const std::string body =
+      R"({"artifactType":"a/b","subject":{"digest":")" + subject.str() + R"(","size":1}})";
+  EXPECT_TRUE(
+      index_referrer(store, digest_of(body), body, "application/vnd.oci.image.manifest.v1+json")
+          .value());
   auto got = store.list_referrers(subject).value();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].digest, digest_of(body));

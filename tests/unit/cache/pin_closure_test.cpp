@@ -54,7 +54,8 @@ class PinClosureTest : public ::testing::Test {
     auto text = doc.dump();
     auto digest = put(blobs, text);
     EXPECT_TRUE(metadata.put_manifest(digest, {kManifestType, text.size()}));
-    EXPECT_TRUE(index_referrer(metadata, digest, text, kManifestType).value() == subject.has_value());
+    EXPECT_TRUE(index_referrer(metadata, digest, text, kManifestType).value() ==
+                subject.has_value());
     config_of.insert_or_assign(digest, config);
     layer_of.insert_or_assign(digest, layer);
     return digest;
@@ -68,7 +69,8 @@ class PinClosureTest : public ::testing::Test {
     return digest;
   }
   void tag(const std::string& repository, const std::string& tag, const Digest& digest) {
-    ASSERT_TRUE(metadata.put_tag({"docker.io", repository, tag}, {digest.str(), kManifestType, 1, 1, 1}));
+    ASSERT_TRUE(
+        metadata.put_tag({"docker.io", repository, tag}, {digest.str(), kManifestType, 1, 1, 1}));
   }
   std::set<Digest> pinned() { return pinned_digests(blobs, metadata).value(); }
   // The artifact and everything it references.
@@ -83,9 +85,9 @@ class PinClosureTest : public ::testing::Test {
 TEST_F(PinClosureTest, FallbackTagsAreTheSpecAndCosignSchema) {
   auto d = digest_of("image");
   auto hex = std::string(d.hex());
-  EXPECT_EQ(fallback_tags(d), (std::vector<std::string>{"sha256-" + hex, "sha256-" + hex + ".sig",
-                                                         "sha256-" + hex + ".att",
-                                                         "sha256-" + hex + ".sbom"}));
+  EXPECT_EQ(fallback_tags(d),
+            (std::vector<std::string>{"sha256-" + hex, "sha256-" + hex + ".sig",
+                                      "sha256-" + hex + ".att", "sha256-" + hex + ".sbom"}));
 }
 
 TEST_F(PinClosureTest, APinnedImageProtectsItsFallbackTagSignaturesInItsRepository) {

@@ -13,8 +13,10 @@ using nlohmann::json;
 
 cache::Referrer cached(const std::string& seed, std::string artifact_type) {
   return cache::Referrer{cache::digest_of("image"), cache::digest_of(seed),
-                         cache::ReferrerRecord{"application/vnd.oci.image.manifest.v1+json", 42,
-                                               std::move(artifact_type), {{"k", seed}}}};
+                         cache::ReferrerRecord{"application/vnd.oci.image.manifest.v1+json",
+                                               42,
+                                               std::move(artifact_type),
+                                               {{"k", seed}}}};
 }
 
 std::vector<std::string> digests_in(const std::string& body) {
@@ -33,8 +35,8 @@ TEST(ReferrersIndex, NothingKnownIsAnEmptyIndex) {
 }
 
 TEST(ReferrersIndex, CachedDescriptorsCarryTheSpecFields) {
-  auto body = referrers_index(std::nullopt, {cached("sig", "application/vnd.example.sig"),
-                                             cached("idx", "")},
+  auto body = referrers_index(std::nullopt,
+                              {cached("sig", "application/vnd.example.sig"), cached("idx", "")},
                               std::nullopt);
   auto doc = json::parse(body);
   ASSERT_EQ(doc["manifests"].size(), 2u);
@@ -64,16 +66,17 @@ TEST(ReferrersIndex, MergesUpstreamAndCacheByDigestUpstreamFirst) {
                               {cached("sig", "application/vnd.example.sig"),
                                cached("local", "application/vnd.example.sbom")},
                               std::nullopt);
-  EXPECT_EQ(digests_in(body),
-            (std::vector<std::string>{cache::digest_of("remote").str(), cache::digest_of("sig").str(),
-                                      cache::digest_of("local").str()}));
+  EXPECT_EQ(digests_in(body), (std::vector<std::string>{cache::digest_of("remote").str(),
+                                                        cache::digest_of("sig").str(),
+                                                        cache::digest_of("local").str()}));
   auto sboms = referrers_index(upstream.dump(),
                                {cached("sig", "application/vnd.example.sig"),
                                 cached("local", "application/vnd.example.sbom")},
                                std::string("application/vnd.example.sbom"));
   EXPECT_EQ(digests_in(sboms), (std::vector<std::string>{cache::digest_of("remote").str(),
                                                          cache::digest_of("local").str()}));
-  EXPECT_TRUE(digests_in(referrers_index(std::nullopt, {cached("sig", "a/b")}, std::string("c/d"))).empty());
+  EXPECT_TRUE(digests_in(referrers_index(std::nullopt, {cached("sig", "a/b")}, std::string("c/d")))
+                  .empty());
 }
 
 TEST(ReferrersIndex, TheTagSchemaTagIsAlgorithmDashHexAtMost64) {
