@@ -188,6 +188,23 @@ Result<std::vector<std::pair<Digest, BlobRecord>>> MemoryMetadataStore::list_blo
   return out;
 }
 
+Result<void> MemoryMetadataStore::put_referrer(const Referrer& referrer) {
+  std::lock_guard lock(mutex_);
+  referrers_.insert_or_assign(codec::referrer_key(referrer.subject, referrer.digest), referrer);
+  return {};
+}
+
+Result<std::vector<Referrer>> MemoryMetadataStore::list_referrers(const Digest& subject) {
+  std::lock_guard lock(mutex_);
+  auto prefix = codec::referrer_prefix(subject);
+  std::vector<Referrer> out;
+  for (auto it = referrers_.lower_bound(prefix);
+       it != referrers_.end() && it->first.starts_with(prefix); ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
 Result<void> MemoryMetadataStore::record_repository_digests(const std::string& registry,
                                                             const std::string& repository,
                                                             const std::vector<Digest>& digests) {
@@ -210,6 +227,9 @@ Result<void> MemoryMetadataStore::apply_import(const ImportBatch& batch) {
   for (const auto& [digest, record] : batch.manifests) manifests_[digest.str()] = record;
   for (const auto& entry : batch.tags) tags_[codec::tag_key(entry.key)] = entry.record;
   for (const auto& [ref, record] : batch.pins) pins_[ref] = record;
+  for (const auto& referrer : batch.referrers) {
+    referrers_.insert_or_assign(codec::referrer_key(referrer.subject, referrer.digest), referrer);
+  }
   return {};
 }
 

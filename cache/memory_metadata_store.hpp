@@ -35,6 +35,8 @@ class MemoryMetadataStore final : public MetadataStore {
       const std::optional<BlobAge>& after, std::size_t limit) override;
   Result<std::vector<std::pair<Digest, BlobRecord>>> list_blob_records(const std::string& after,
                                                                        std::size_t limit) override;
+  Result<void> put_referrer(const Referrer& referrer) override;
+  Result<std::vector<Referrer>> list_referrers(const Digest& subject) override;
   Result<void> record_repository_digests(const std::string& registry, const std::string& repository,
                                          const std::vector<Digest>& digests) override;
   Result<bool> repository_has_digest(const std::string& registry, const std::string& repository,
@@ -46,6 +48,7 @@ class MemoryMetadataStore final : public MetadataStore {
   std::map<std::string, ManifestRecord> manifests_;
   std::map<std::string, TagRecord> tags_;  // by codec::tag_key, so iteration order matches Rocks
   std::map<std::string, PinRecord> pins_;
+  std::map<std::string, Referrer> referrers_;  // by codec::referrer_key, as Rocks orders them
   void set_blob(const std::string& digest, const std::optional<BlobRecord>& record);  // locked
   std::map<std::string, BlobRecord> blob_records_;  // by digest text
   std::set<std::pair<std::int64_t, std::string>> ages_;  // (last_access, digest text)

@@ -21,6 +21,12 @@ std::string blob_prefix() { return "b\0"s; }
 std::string pin_key(const std::string& ref) { return pin_prefix() + ref; }
 std::string blob_key(const Digest& digest) { return blob_prefix() + digest.str(); }
 
+std::string referrer_prefix(const Digest& subject) { return "r\0"s + subject.str() + '\0'; }
+
+std::string referrer_key(const Digest& subject, const Digest& referrer) {
+  return referrer_prefix(subject) + referrer.str();
+}
+
 std::string age_prefix() { return "a\0"s; }
 
 std::string age_key(std::int64_t last_access, const std::string& digest) {
@@ -133,6 +139,34 @@ std::optional<TagRecord> decode_tag(const std::string& bytes) {
   return TagRecord{doc["digest"].get<std::string>(), doc["media_type"].get<std::string>(),
                    doc["size"].get<std::uint64_t>(), doc["fetched_at"].get<std::int64_t>(),
                    doc["validated_at"].get<std::int64_t>()};
+}
+
+std::string encode(const ReferrerRecord& record) {
+  json doc{{"media_type", record.media_type}, {"size", record.size}};
+  if (!record.artifact_type.empty()) doc["artifact_type"] = record.artifact_type;
+  if (!record.annotations.empty()) doc["annotations"] = record.annotations;
+  return doc.dump();
+}
+
+std::optional<ReferrerRecord> decode_referrer(const std::string& bytes) {
+  auto doc = json::parse(bytes, nullptr, false);
+  if (!doc.is_object() || !doc["media_type"].is_string() || !doc["size"].is_number_unsigned()) {
+    return std::nullopt;
+  }
+  ReferrerRecord record{doc["media_type"].get<std::string>(), doc["size"].get<std::uint64_t>(), {},
+                        {}};
+  if (auto type = doc.find("artifact_type"); type != doc.end()) {
+    if (!type->is_string()) return std::nullopt;
+    record.artifact_type = type->get<std::string>();
+  }
+  if (auto annotations = doc.find("annotations"); annotations != doc.end()) {
+    if (!annotations->is_object()) return std::nullopt;
+    for (const auto& [key, value] : annotations->items()) {
+      if (!value.is_string()) return std::nullopt;
+      record.annotations.emplace(key, value.get<std::string>());
+    }
+  }
+  return record;
 }
 
 }  // namespace regmirror::cache::codec

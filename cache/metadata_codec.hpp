@@ -31,6 +31,10 @@ std::string repository_digest_key(const std::string& registry, const std::string
                                   const Digest& digest);
 std::string encode(const BlobUsage& usage);
 std::optional<BlobUsage> decode_usage(const std::string& bytes);
+// Referrers: "r\0<subject digest>\0<referrer digest>", so one subject's referrers are one
+// prefix scan, sorted by referrer digest.
+std::string referrer_prefix(const Digest& subject);
+std::string referrer_key(const Digest& subject, const Digest& referrer);
 // The parts of a key produced by tag_key(); nullopt for anything else.
 std::optional<TagKey> parse_tag_key(const std::string& key);
 
@@ -42,5 +46,7 @@ std::optional<BlobRecord> decode_blob(const std::string& bytes);
 std::string encode(const TagRecord& record);
 std::optional<ManifestRecord> decode_manifest(const std::string& bytes);
 std::optional<TagRecord> decode_tag(const std::string& bytes);
+std::string encode(const ReferrerRecord& record);
+std::optional<ReferrerRecord> decode_referrer(const std::string& bytes);
 
 }  // namespace regmirror::cache::codec

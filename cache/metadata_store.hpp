@@ -1,13 +1,15 @@
 #pragma once
 // The index next to the blobs: which media type a manifest digest has, what each tag pointed
-// to when it was last fetched or validated, which references are pinned, and each blob's size
-// and last use (eviction bookkeeping).
+// to when it was last fetched or validated, which references are pinned, which cached
+// manifests name another as their `subject` (the referrers API), and each blob's size and last
+// use (eviction bookkeeping).
 //
 // Contract: thread-safe; calls block on disk (call them off the network threads); a record
 // that cannot be decoded is reported as CacheErrc::kCorruptRecord, never silently dropped.
 #include <boost/system/result.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,11 +69,29 @@ struct TagEntry {
   TagRecord record;
 };
 
+// A cached manifest whose `subject` names another manifest (a signature, an SBOM, an
+// attestation), as the referrers API lists it: the descriptor of the referrer.
+struct ReferrerRecord {
+  std::string media_type;  // the referrer's own media type
+  std::uint64_t size = 0;
+  // Its artifactType; for an image manifest without one, its config's mediaType; "" for an
+  // index without one (the descriptor then omits it).
+  std::string artifact_type;
+  std::map<std::string, std::string> annotations;
+};
+
+struct Referrer {
+  Digest subject;  // the manifest referred to
+  Digest digest;   // the referrer manifest
+  ReferrerRecord record;
+};
+
 // Everything an offline bundle adds to the index, written in one atomic batch.
 struct ImportBatch {
   std::vector<std::pair<Digest, ManifestRecord>> manifests;
   std::vector<TagEntry> tags;
   std::vector<std::pair<std::string, PinRecord>> pins;
+  std::vector<Referrer> referrers;
 };
 
 class MetadataStore {
@@ -122,6 +142,12 @@ class MetadataStore {
   virtual Result<std::vector<std::pair<Digest, BlobRecord>>> list_blob_records(
       const std::string& after, std::size_t limit) = 0;
 
+  // Referrers, keyed by subject digest then referrer digest. Putting the same pair again
+  // replaces the record (the manifest behind a digest never changes, so neither does it).
+  virtual Result<void> put_referrer(const Referrer& referrer) = 0;
+  // Every referrer of `subject`, sorted by referrer digest; empty when none is known.
+  virtual Result<std::vector<Referrer>> list_referrers(const Digest& subject) = 0;
+
   // Which repositories are known to hold a digest (blob or manifest): recorded when a manifest
   // of the repository is served, a blob is fetched for it, or an upstream confirms it. Consulted
   // only when clients are scoped (access.scopes): a cached digest is then served only through
@@ -133,7 +159,8 @@ class MetadataStore {
                                              const std::string& repository,
                                              const Digest& digest) = 0;
 
-  // Writes every manifest record, tag and pin of the batch at once: readers see all or none.
+  // Writes every manifest record, tag, pin and referrer of the batch at once: readers see all
+  // or none.
   virtual Result<void> apply_import(const ImportBatch& batch) = 0;
 };
 

@@ -345,6 +345,24 @@ Result<void> RocksMetadataStore::load_blob_usage() {
   return commit_blobs(batch, usage);
 }
 
+Result<void> RocksMetadataStore::put_referrer(const Referrer& referrer) {
+  return put(codec::referrer_key(referrer.subject, referrer.digest), codec::encode(referrer.record));
+}
+
+Result<std::vector<Referrer>> RocksMetadataStore::list_referrers(const Digest& subject) {
+  std::vector<Referrer> out;
+  auto prefix = codec::referrer_prefix(subject);
+  auto scanned = scan(prefix, [&](const std::string& key, const std::string& value) {
+    auto digest = Digest::parse(std::string_view(key).substr(prefix.size()));
+    auto record = codec::decode_referrer(value);
+    if (!digest || !record) return false;
+    out.push_back(Referrer{subject, std::move(*digest), std::move(*record)});
+    return true;
+  });
+  if (!scanned) return scanned.error();
+  return out;
+}
+
 Result<void> RocksMetadataStore::record_repository_digests(const std::string& registry,
                                                            const std::string& repository,
                                                            const std::vector<Digest>& digests) {
@@ -371,6 +389,9 @@ Result<void> RocksMetadataStore::apply_import(const ImportBatch& import) {
   }
   for (const auto& entry : import.tags) batch.Put(codec::tag_key(entry.key), codec::encode(entry.record));
   for (const auto& [ref, record] : import.pins) batch.Put(codec::pin_key(ref), codec::encode(record));
+  for (const auto& referrer : import.referrers) {
+    batch.Put(codec::referrer_key(referrer.subject, referrer.digest), codec::encode(referrer.record));
+  }
   // An import is rare and expensive to repeat: make it durable before saying it is done.
   rocksdb::WriteOptions options;
   options.sync = true;

@@ -1,7 +1,8 @@
 #pragma once
 // MetadataStore on RocksDB (<data_dir>/index). Keys: "m\0<digest>" and
 // "t\0<registry>\0<repository>\0<tag>", pins "p\0<reference>", blob records "b\0<digest>",
-// the same records in last-use order "a\0<be64 time><digest>" and their totals "u\0blob_usage";
+// the same records in last-use order "a\0<be64 time><digest>" and their totals "u\0blob_usage",
+// referrers "r\0<subject>\0<referrer>";
 // values are small JSON documents.
 #include <filesystem>
 #include <functional>
@@ -50,6 +51,8 @@ class RocksMetadataStore final : public MetadataStore {
       const std::optional<BlobAge>& after, std::size_t limit) override;
   Result<std::vector<std::pair<Digest, BlobRecord>>> list_blob_records(const std::string& after,
                                                                        std::size_t limit) override;
+  Result<void> put_referrer(const Referrer& referrer) override;
+  Result<std::vector<Referrer>> list_referrers(const Digest& subject) override;
   Result<void> record_repository_digests(const std::string& registry, const std::string& repository,
                                          const std::vector<Digest>& digests) override;
   Result<bool> repository_has_digest(const std::string& registry, const std::string& repository,

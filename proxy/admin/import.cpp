@@ -3,6 +3,7 @@
 #include "cache/blob_store.hpp"
 #include "cache/manifest_references.hpp"
 #include "cache/pin_closure.hpp"
+#include "cache/referrer_index.hpp"
 #include "proxy/admin/jobs.hpp"
 #include "proxy/admin/references.hpp"
 #include "proxy/logging/logger.hpp"
@@ -47,6 +48,9 @@ Reply import(const AdminHandlerParts& parts, std::string_view, const std::string
     media_types[*digest] = entry["media_type"].get<std::string>();
     batch.manifests.emplace_back(*digest,
                                  cache::ManifestRecord{media_types[*digest], text->size()});
+    if (auto referrer = cache::referrer_of(*digest, *text, media_types[*digest])) {
+      batch.referrers.push_back(std::move(*referrer));
+    }
   }
   // Every config and layer of every image manifest, and every index child the bundle carries.
   for (const auto& [digest, media_type] : media_types) {

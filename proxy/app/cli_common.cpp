@@ -8,6 +8,9 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
+
+#include "cache/pin_closure.hpp"
 
 namespace regmirror::app {
 
@@ -109,6 +112,61 @@ std::optional<FetchedManifest> fetch_manifest(CliHttp& http, const std::string& 
   auto type = answer.header("content-type");
   if (auto semi = type.find(';'); semi != std::string::npos) type.resize(semi);
   return FetchedManifest{std::move(answer.body), type, actual};
+}
+
+std::vector<Attachment> fetch_attachments(CliHttp& http, const std::string& base,
+                                          const cache::Digest& manifest,
+                                          const std::optional<std::set<std::string>>& known_tags,
+                                          std::string& error) {
+  std::vector<Attachment> out;
+  std::set<cache::Digest> seen{manifest};
+  auto take = [&](FetchedManifest fetched, std::string tag) {
+    if (!seen.insert(fetched.digest).second) return;
+    out.push_back(Attachment{std::move(fetched), std::move(tag)});
+  };
+  for (const auto& tag : cache::fallback_tags(manifest)) {
+    if (known_tags && !known_tags->contains(tag)) continue;
+    auto answer = http.request("GET", base + "/manifests/" + tag, {kManifestAccept});
+    if (answer.error.empty() && answer.status == 404) continue;
+    if (!answer.ok()) {
+      error = "signature tag " + tag + ": " + answer.describe();
+      return {};
+    }
+    auto type = answer.header("content-type");
+    if (auto semi = type.find(';'); semi != std::string::npos) type.resize(semi);
+    auto digest = cache::digest_of(answer.body);
+    take(FetchedManifest{std::move(answer.body), type, digest}, tag);
+  }
+  std::vector<std::string> listed;
+  auto referrers = http.request("GET", base + "/referrers/" + manifest.str(),
+                                {"Accept: application/vnd.oci.image.index.v1+json"});
+  if (referrers.ok()) {
+    auto doc = nlohmann::json::parse(referrers.body, nullptr, false);
+    if (doc.is_object() && doc.contains("manifests") && doc["manifests"].is_array()) {
+      for (const auto& d : doc["manifests"]) {
+        if (d.is_object() && d.contains("digest") && d["digest"].is_string()) {
+          listed.push_back(d["digest"].get<std::string>());
+        }
+      }
+    }
+  } else if (!(referrers.error.empty() && referrers.status == 404)) {
+    error = "referrers of " + manifest.str() + ": " + referrers.describe();
+    return {};
+  }
+  // The children of a fallback-tag index (the OCI referrers tag schema) are referrers too.
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    auto refs = cache::parse_manifest_references(out[i].manifest.body);
+    if (!refs || !refs->is_index || out[i].tag.empty()) continue;
+    for (const auto& child : refs->manifests) listed.push_back(child.digest.str());
+  }
+  for (const auto& digest : listed) {
+    auto parsed = cache::Digest::parse(digest);
+    if (!parsed || seen.contains(*parsed)) continue;
+    auto fetched = fetch_manifest(http, base, digest, error);
+    if (!fetched) return {};
+    take(std::move(*fetched), "");
+  }
+  return out;
 }
 
 std::vector<proxy::registry::ImageReference> expand_entry(CliHttp& http, const std::string& server,

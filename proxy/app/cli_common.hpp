@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,22 @@ struct FetchedManifest {
 };
 std::optional<FetchedManifest> fetch_manifest(CliHttp& http, const std::string& base,
                                               const std::string& reference, std::string& error);
+
+// A signature, SBOM or attestation of an image, fetched through the mirror (so the mirror
+// caches it): a fallback tag (`tag` set: sha256-<hex>[.sig|.att|.sbom]), a referrer listed by
+// the referrers API, or a child of a fallback-tag index (`tag` empty).
+struct Attachment {
+  FetchedManifest manifest;
+  std::string tag;
+};
+// The attachments of `manifest` that the mirror serves for the repository at `base`. A 404 on
+// a fallback tag or on the referrers route means none there. `known_tags` (the repository's
+// tags, when listed): only those fallback tags are asked for, so an image without signatures
+// costs no manifest GETs (which Docker Hub counts). Empty `error` on success.
+std::vector<Attachment> fetch_attachments(CliHttp& http, const std::string& base,
+                                          const cache::Digest& manifest,
+                                          const std::optional<std::set<std::string>>& known_tags,
+                                          std::string& error);
 
 // Expands a list entry: with a tag or digest, itself; without, every listed tag (filtered).
 std::vector<proxy::registry::ImageReference> expand_entry(CliHttp& http, const std::string& server,

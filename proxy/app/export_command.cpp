@@ -26,7 +26,10 @@ layout tarball (oci-layout, index.json, blobs/sha256/...) that `regmirror import
 mirror in a closed network and `skopeo copy oci-archive:BUNDLE.tar:REFERENCE ...` can read.
 Each image is listed in index.json under org.opencontainers.image.ref.name and
 io.regmirror.image.ref = its full reference (e.g. registry.k8s.io/pause:3.2 is written as
-given: k8s.gcr.io/pause:3.2). Any failure aborts the export; no partial bundle is left.
+given: k8s.gcr.io/pause:3.2). Signatures, SBOMs and attestations of every manifest taken come
+along: fallback tags sha256-<hex>[.sig|.att|.sbom] as tagged entries, referrers (what the
+mirror's referrers API lists) as untagged ones; import restores and pins them. Any failure
+aborts the export; no partial bundle is left.
 
   --images FILE        one reference per line ('#' comments allowed); a name without a tag
                        or digest means every tag the registry lists
@@ -36,18 +39,22 @@ given: k8s.gcr.io/pause:3.2). Any failure aborts the export; no partial bundle i
                        platforms to take from multi-platform images (repeatable; "all" for
                        every one; default: this machine's)
   --server URL         the mirror's registry API (default http://127.0.0.1:5000)
+  --no-signatures      skip signatures and other attachments
   --help               this text
 )";
 
 struct ExportArgs : ImageSelection {
   std::string output;
+  bool signatures = true;
 };
 
 int parse(const std::vector<std::string>& args, ExportArgs& out) {
   CliOptions options("export", kExportUsage);
   add_selection_options(options, out);
-  options.value({"--output", "-o"}, out.output);
+  bool no_signatures = false;
+  options.value({"--output", "-o"}, out.output).flag({"--no-signatures"}, no_signatures);
   if (int code = CliOptions::exit_code(options.parse(args)); code >= 0) return code;
+  if (no_signatures) out.signatures = false;
   if (out.images_file.empty() || out.output.empty()) {
     std::cerr << "regmirror export: --images FILE and -o BUNDLE.tar are required\n";
     return 2;
@@ -167,6 +174,7 @@ int run_export_command(const std::vector<std::string>& args) {
         return fail("manifest " + top->digest.str() + " is not an image manifest or index");
       if (auto e = builder.put_bytes(top->digest, top->body); !e.empty()) return fail(e);
       std::vector<cache::ManifestReferences> image_manifests;
+      std::vector<cache::Digest> taken{top->digest};  // for their attachments
       if (top_refs->is_index) {
         auto children = select_platforms(*top_refs, parsed.platforms);
         if (children.empty())
@@ -180,6 +188,7 @@ int run_export_command(const std::vector<std::string>& args) {
           if (auto e = builder.put_bytes(fetched->digest, fetched->body); !e.empty())
             return fail(e);
           image_manifests.push_back(std::move(*child_refs));
+          taken.push_back(fetched->digest);
         }
       } else {
         image_manifests.push_back(*top_refs);
@@ -200,6 +209,43 @@ int run_export_command(const std::vector<std::string>& args) {
             {{cache::kRefNameAnnotation, ref.str()}, {cache::kOriginalRefAnnotation, ref.str()}}}});
       ++images;
       std::cout << "exported " << ref.str() << " (" << top->digest.str() << ")\n";
+      if (!parsed.signatures) continue;
+      // Listed with their own entries: a fallback tag under its tag (import tags and pins
+      // it), a referrer without a name (import indexes it under its subject).
+      std::optional<std::set<std::string>> known;
+      std::string list_error;
+      auto listed = list_tags(http, parsed.server, ref, std::nullopt, list_error);
+      if (list_error.empty()) known.emplace(listed.begin(), listed.end());
+      for (const auto& digest : taken) {
+        auto found = fetch_attachments(http, base, digest, known, error);
+        if (!error.empty()) return fail(error);
+        for (const auto& attachment : found) {
+          const auto& manifest = attachment.manifest;
+          auto refs = cache::parse_manifest_references(manifest.body);
+          if (!refs) return fail("attachment " + manifest.digest.str() + " does not parse");
+          if (auto e = builder.put_bytes(manifest.digest, manifest.body); !e.empty()) return fail(e);
+          for (const auto& blob : refs->blobs) {
+            if (auto e = builder.fetch_blob(base, blob); !e.empty()) return fail(e);
+          }
+          auto type = manifest.media_type.empty() || manifest.media_type == "application/json"
+                          ? refs->media_type
+                          : manifest.media_type;
+          if (type.empty()) type = "application/vnd.oci.image.manifest.v1+json";
+          json entry{{"mediaType", type},
+                     {"digest", manifest.digest.str()},
+                     {"size", manifest.body.size()}};
+          if (!attachment.tag.empty()) {
+            auto tagged = ref;
+            tagged.tag = attachment.tag;
+            tagged.digest.clear();
+            entry["annotations"] = {{cache::kRefNameAnnotation, tagged.str()},
+                                    {cache::kOriginalRefAnnotation, tagged.str()}};
+          }
+          index_manifests.push_back(std::move(entry));
+          std::cout << "exported " << (attachment.tag.empty() ? "referrer" : attachment.tag)
+                    << " of " << digest.str() << " (" << manifest.digest.str() << ")\n";
+        }
+      }
     }
   }
   auto index_text = json{

@@ -20,7 +20,9 @@ constexpr const char* kSeedUsage = R"(Usage: regmirror seed (--base-set | --imag
 Pull images into a running mirror's cache through its registry API (index, the manifests of
 the chosen platforms, every blob) and pin them so that eviction never removes them.
 Re-running is cheap: blobs the mirror already has are skipped. A failing image is reported
-and the others continue; the exit status is 1 when any failed.
+and the others continue; the exit status is 1 when any failed. Signatures, SBOMs and
+attestations of every manifest taken come along (fallback tags sha256-<hex>[.sig|.att|.sbom]
+and what the referrers API lists); a pin protects them with the image.
 
   --base-set           the built-in base image set of a managed cluster (DESIGN.md appendix);
                        tags come from the registry's tags/list (in a closed network: the tags
@@ -34,6 +36,7 @@ and the others continue; the exit status is 1 when any failed.
   --server URL         the mirror's registry API (default http://127.0.0.1:5000)
   --admin URL          the mirror's admin API, for pinning (default http://127.0.0.1:5001)
   --no-pin             pull only
+  --no-signatures      skip signatures and other attachments
   --help               this text
 )";
 
@@ -41,6 +44,7 @@ struct SeedArgs : ImageSelection {
   bool base_set = false;
   std::string admin = kDefaultAdminUrl;
   bool pin = true;
+  bool signatures = true;
 };
 
 // Progress: a bar redrawn in place on a terminal, one plain line per image otherwise.
@@ -95,9 +99,14 @@ int parse(const std::vector<std::string>& args, SeedArgs& out) {
   CliOptions options("seed", kSeedUsage);
   add_selection_options(options, out);
   bool no_pin = false;
-  options.flag({"--base-set"}, out.base_set).value({"--admin"}, out.admin).flag({"--no-pin"}, no_pin);
+  bool no_signatures = false;
+  options.flag({"--base-set"}, out.base_set)
+      .value({"--admin"}, out.admin)
+      .flag({"--no-pin"}, no_pin)
+      .flag({"--no-signatures"}, no_signatures);
   if (int code = CliOptions::exit_code(options.parse(args)); code >= 0) return code;
   if (no_pin) out.pin = false;
+  if (no_signatures) out.signatures = false;
   if (out.base_set == !out.images_file.empty()) {
     std::cerr << "regmirror seed: give exactly one of --base-set or --images FILE\n";
     return 2;
@@ -129,6 +138,7 @@ std::string seed_one(CliHttp& http, const SeedArgs& args,
   auto refs = cache::parse_manifest_references(top->body);
   if (!refs) return "manifest " + top->digest.str() + " is not an image manifest or index";
   std::vector<cache::ManifestReferences> images;
+  std::vector<cache::Digest> taken{top->digest};  // every manifest seeded, for its attachments
   std::size_t manifest_count = 1;
   if (refs->is_index) {
     auto children = select_platforms(*refs, args.platforms);
@@ -141,6 +151,7 @@ std::string seed_one(CliHttp& http, const SeedArgs& args,
       if (!child_refs || child_refs->is_index)
         return "manifest " + child.digest.str() + " is not an image manifest";
       images.push_back(std::move(*child_refs));
+      taken.push_back(fetched->digest);
       ++manifest_count;
     }
   } else {
@@ -149,6 +160,24 @@ std::string seed_one(CliHttp& http, const SeedArgs& args,
   std::set<cache::Digest> blobs;
   for (const auto& image : images) {
     for (const auto& blob : image.blobs) blobs.insert(blob.digest);
+  }
+  std::size_t attachments = 0;
+  if (args.signatures) {
+    // One tags/list instead of a GET per possible fallback tag; when the listing fails, ask.
+    std::optional<std::set<std::string>> known;
+    std::string list_error;
+    auto listed = list_tags(http, args.server, ref, std::nullopt, list_error);
+    if (list_error.empty()) known.emplace(listed.begin(), listed.end());
+    for (const auto& digest : taken) {
+      auto found = fetch_attachments(http, base, digest, known, error);
+      if (!error.empty()) return error;
+      for (const auto& attachment : found) {
+        ++attachments;
+        auto attached = cache::parse_manifest_references(attachment.manifest.body);
+        if (!attached) continue;  // not an image manifest: nothing more to pull
+        for (const auto& blob : attached->blobs) blobs.insert(blob.digest);
+      }
+    }
   }
   std::size_t already = 0;
   std::uint64_t fetched_bytes = 0;
@@ -177,7 +206,9 @@ std::string seed_one(CliHttp& http, const SeedArgs& args,
   }
   detail = std::to_string(manifest_count) + " manifests, " + std::to_string(blobs.size()) +
            " blobs (" + std::to_string(already) + " already cached), " +
-           format_bytes(fetched_bytes) + " fetched" + (args.pin ? ", pinned" : "");
+           format_bytes(fetched_bytes) + " fetched" +
+           (args.signatures ? ", " + std::to_string(attachments) + " signatures/attachments" : "") +
+           (args.pin ? ", pinned" : "");
   return {};
 }
 

@@ -9,6 +9,7 @@
 #include "cache/blob_store.hpp"
 #include "cache/manifest_references.hpp"
 #include "cache/metadata_store.hpp"
+#include "cache/referrer_index.hpp"
 #include "config/reference.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/metrics.hpp"
@@ -123,6 +124,8 @@ void store(cache::BlobStore& blobs, cache::MetadataStore& metadata, const cache:
     ec = c.error();
   } else if (auto p = metadata.put_manifest(digest, {media_type, body.size()}); !p) {
     ec = p.error();
+  } else if (auto r = cache::index_referrer(metadata, digest, body, media_type); !r) {
+    ec = r.error();
   }
   if (ec) {
     logging::error("manifest_store_failed", {{"digest", digest.str()}, {"error", ec.message()}});

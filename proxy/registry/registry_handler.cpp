@@ -172,7 +172,7 @@ class RequestContext {
       case RouteKind::kTagsList:
         co_return co_await tags(chain, route->repository, target);
       case RouteKind::kReferrers:
-        co_return co_await referrers(chain, route->repository, target.reference);
+        co_return co_await referrers(chain, route->repository, target);
       default:
         co_return co_await error(OciError::kNotFound, "no such route");
     }
@@ -485,10 +485,14 @@ class RequestContext {
   }
 
   asio::awaitable<bool> referrers(const UpstreamChain& chain, const std::string& repository,
-                                  const std::string& reference) {
-    auto answer = co_await fetch_referrers(chain, parts_.config->offline, repository, reference);
+                                  const RequestTarget& target) {
+    auto answer = co_await list_referrers(chain, *parts_.manifests, *parts_.metadata, *parts_.index_pool,
+                                          parts_.config->offline, repository, target.reference,
+                                          target.artifact_type, scoped_);
     if (!answer) co_return co_await failure(answer.error());
-    StringResponse response = ok_response(answer->content_type);
+    ex.outcome = answer->outcome;
+    StringResponse response = ok_response(kImageIndexMediaType);
+    response.set("X-Cache", x_cache_value(answer->outcome));
     if (!answer->filters_applied.empty()) response.set("OCI-Filters-Applied", answer->filters_applied);
     response.body() = std::move(answer->body);
     co_return co_await send_buffered(std::move(response));

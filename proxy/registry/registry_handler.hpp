@@ -1,7 +1,7 @@
 #pragma once
 // The OCI pull API, health, readiness and metrics routes on top of the HTTP server. It routes
 // a request and writes the answer; the services decide where bytes come from (ManifestService,
-// BlobService, list_tags, fetch_referrers).
+// BlobService, list_tags, list_referrers).
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <map>
@@ -37,7 +37,7 @@ struct RegistryHandlerParts {
   const config::Config* config = nullptr;
   const config::RoutingTable* routes = nullptr;
   const std::map<std::string, std::unique_ptr<UpstreamChain>>* chains = nullptr;  // by registry
-  cache::MetadataStore* metadata = nullptr;  // tags/list offline answers
+  cache::MetadataStore* metadata = nullptr;  // tags/list offline answers, referrers
   ManifestService* manifests = nullptr;
   HotManifestCache* hot = nullptr;  // answers hot manifests without leaving the network thread
   BlobService* blobs = nullptr;

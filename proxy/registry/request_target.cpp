@@ -53,7 +53,7 @@ RequestTarget parse_request_target(std::string_view target) {
     auto eq = pair.find('=');
     auto key = pair.substr(0, eq);
     auto raw = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    if (key != "ns" && key != "n" && key != "last") continue;
+    if (key != "ns" && key != "n" && key != "last" && key != "artifactType") continue;
     auto value = percent_decode(raw);
     if (!value) {
       out.bad_encoding = true;
@@ -62,6 +62,7 @@ RequestTarget parse_request_target(std::string_view target) {
     if (key == "ns") out.ns = std::move(*value);
     if (key == "n") out.n = std::move(*value);
     if (key == "last") out.last = std::move(*value);
+    if (key == "artifactType") out.artifact_type = std::move(*value);
   }
 
   if (path == "/healthz") {

@@ -28,6 +28,7 @@ struct RequestTarget {
   std::string ns;         // ?ns=, percent-decoded; empty when absent
   std::optional<std::string> n;     // tags/list ?n=
   std::optional<std::string> last;  // tags/list ?last=
+  std::optional<std::string> artifact_type;  // referrers ?artifactType=
   bool bad_encoding = false;        // a %-escape that does not decode
 };
 

@@ -216,6 +216,14 @@ cache::Result<std::vector<cache::TagEntry>> S3SharedMetadataStore::list_tag_entr
   return local_.list_tag_entries(after, limit);
 }
 
+cache::Result<void> S3SharedMetadataStore::put_referrer(const cache::Referrer& referrer) {
+  return local_.put_referrer(referrer);
+}
+cache::Result<std::vector<cache::Referrer>> S3SharedMetadataStore::list_referrers(
+    const cache::Digest& subject) {
+  return local_.list_referrers(subject);
+}
+
 cache::Result<void> S3SharedMetadataStore::record_repository_digests(
     const std::string& registry, const std::string& repository,
     const std::vector<cache::Digest>& digests) {

@@ -13,6 +13,8 @@
 //  - get_manifest(): local, else the bucket's record (then kept locally).
 //  - list_tags()/list_all_tags(): the union of both.
 //  - pins, blob records, access times: local only (per-replica eviction bookkeeping).
+//  - referrers: local only (each replica indexes the manifests it stores; a replica that
+//    never stored a referrer answers from its upstreams or not at all).
 //  - apply_import(): local batch, then its tags and manifests are pushed to the bucket.
 // Blocking (disk and network): call from worker threads.
 #include <functional>
@@ -63,6 +65,8 @@ class S3SharedMetadataStore final : public cache::MetadataStore {
       const std::optional<cache::BlobAge>& after, std::size_t limit) override;
   cache::Result<std::vector<std::pair<cache::Digest, cache::BlobRecord>>> list_blob_records(
       const std::string& after, std::size_t limit) override;
+  cache::Result<void> put_referrer(const cache::Referrer& referrer) override;
+  cache::Result<std::vector<cache::Referrer>> list_referrers(const cache::Digest& subject) override;
   cache::Result<void> record_repository_digests(const std::string& registry,
                                                 const std::string& repository,
                                                 const std::vector<cache::Digest>& digests) override;

@@ -21,6 +21,7 @@ import threading
 import time
 import unittest
 
+from test_referrers import artifact, canon, digest_of, push_blob, push_manifest
 from pullcommon import (ACCEPT, BIN, CountingProxy, stream_get, Registry, Regmirror, mirror_config, need_binary,
                         oci_codes, oci_layout, proc, skopeo, tmpdir)
 from harness import containerd, image_set
@@ -467,6 +468,27 @@ class ClientScopeTest(unittest.TestCase):
         self.assertEqual(status, 200)
         # An unscoped client is not limited: the same private layer through any name it may pull.
         self.assertEqual(self.get("tok-admin", f"/v2/myorg/private/blobs/{layer}")[0], 200)
+
+    def test_a_private_referrer_is_not_listed_through_another_repository(self):
+        # ci's SBOM names the public image as its subject; the referrers index is by digest.
+        cfg, payload = b"{}", b'{"spdxVersion":"SPDX-2.3","name":"private"}'
+        for blob in (cfg, payload):
+            push_blob(self.reg, "myorg/private", blob)
+        sbom = canon(artifact(self.public, "application/vnd.oci.empty.v1+json", cfg, payload,
+                              artifact_type="application/vnd.example.sbom"))
+        push_manifest(self.reg, "myorg/private", digest_of(sbom), sbom, oci_layout.MT_MANIFEST)
+        status, _, body = self.get("tok-ci", f"/v2/myorg/private/manifests/{digest_of(sbom)}")
+        self.assertEqual((status, body), (200, sbom))
+
+        def listed(token, repo):
+            status, _, body = self.get(token, f"/v2/{repo}/referrers/{self.public.digest}")
+            self.assertEqual(status, 200, body[:300])
+            return [d["digest"] for d in json.loads(body)["manifests"]]
+        # ci sees it in its repository once the mirror recorded that it holds it (background).
+        proc.wait_until(lambda: listed("tok-ci", "myorg/private") == [digest_of(sbom)], 30,
+                        what="the SBOM listed for ci")
+        self.assertEqual(listed("tok-alice", "library/alpine"), [])
+        self.assertEqual(listed("tok-admin", "library/alpine"), [digest_of(sbom)])
 
 
 @need_binary

@@ -42,6 +42,14 @@ TEST(RequestTarget, KnowsTheOtherRoutes) {
   EXPECT_EQ(parse_request_target("/etc/passwd").kind, RouteKind::kUnknown);
 }
 
+TEST(RequestTarget, DecodesTheReferrersArtifactTypeFilter) {
+  auto t = parse_request_target("/v2/a/referrers/sha256:x?artifactType=application%2Fvnd.example.sbom");
+  EXPECT_EQ(t.kind, RouteKind::kReferrers);
+  EXPECT_EQ(t.reference, "sha256:x");
+  EXPECT_EQ(t.artifact_type, "application/vnd.example.sbom");
+  EXPECT_FALSE(parse_request_target("/v2/a/referrers/sha256:x").artifact_type);
+}
+
 TEST(PercentDecode, DecodesAndRejects) {
   EXPECT_EQ(percent_decode("a%2Fb+c"), "a/b c");
   EXPECT_FALSE(percent_decode("%"));
