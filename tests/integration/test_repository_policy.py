@@ -74,7 +74,8 @@ class RepositoryPolicyTest(unittest.TestCase):
         self.assertTrue("403" in text or "denied" in text, text)
         self.assertEqual(self.px1.count() + self.px2.count(), 0,
                          [(r.method, r.target) for r in self.px1.requests() + self.px2.requests()])
-        self.assertIn(rule_text, self.rm.logs())
+        # The request line is written after the answer: wait for it rather than race it.
+        self.rm.wait_log(re.escape(rule_text))
 
     def assert_api_refused(self, name: str, rule_text: str) -> None:
         self.px1.reset()
