@@ -4,7 +4,8 @@
 
 namespace regmirror::config::node {
 
-std::string render_hosts_toml(const RegistryHost& registry, const MirrorEndpoint& mirror) {
+std::string render_hosts_toml(const RegistryHost& registry, const MirrorEndpoint& mirror,
+                              const HostsTomlOptions& options) {
   std::string out;
   out += "# Written by `regmirror node` for " + registry.name + "; local edits are replaced.\n";
   out += "# Pulls go to the mirror first; `server` is the fallback when the mirror fails.\n";
@@ -13,6 +14,11 @@ std::string render_hosts_toml(const RegistryHost& registry, const MirrorEndpoint
   out += "  capabilities = [\"pull\", \"resolve\"]\n";
   if (!mirror.ca_file.empty()) out += "  ca = " + toml_quote(mirror.ca_file) + "\n";
   if (mirror.skip_verify) out += "  skip_verify = true\n";
+  if (!options.dial_timeout.empty()) {
+    out +=
+        "  # containerd 2.1+: a mirror that does not accept the connection in time is skipped.\n";
+    out += "  dial_timeout = " + toml_quote(options.dial_timeout) + "\n";
+  }
   return out;
 }
 

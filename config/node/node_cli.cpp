@@ -1,5 +1,6 @@
 #include "config/node/node_cli.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <map>
@@ -394,7 +395,7 @@ NodeResult<CommonArgs> common_from(const ParsedArgs& parsed) {
 
 // Builds the plan and reports runtime detection problems. nullopt after printing an error.
 std::optional<NodePlan> plan_for(const CommonArgs& common, const FileApplier& applier,
-                                 std::string_view command, std::ostream& err) {
+                                 std::string_view command, std::ostream& out, std::ostream& err) {
   NodePlan plan = build_node_plan(common.options, applier);
   if (common.options.mirror && plan.runtimes.empty()) {
     err << "regmirror node " << command << ": no container runtime configuration under "
@@ -405,6 +406,7 @@ std::optional<NodePlan> plan_for(const CommonArgs& common, const FileApplier& ap
   for (const PlanError& e : plan.errors) {
     err << "regmirror node " << command << ": " << e.node_path << ": " << e.error.message << "\n";
   }
+  for (const std::string& note : plan.notes) out << note << "\n";
   return plan;
 }
 
@@ -450,7 +452,7 @@ void report_effects(const std::vector<std::pair<const DesiredFile*, FileState>>&
 int apply_once(const CommonArgs& common, bool dry_run, const NodeCliEnv& env) {
   std::ostream& out = *env.out;
   FileApplier applier(common.root, env.clock);
-  auto plan = plan_for(common, applier, "apply", *env.err);
+  auto plan = plan_for(common, applier, "apply", *env.out, *env.err);
   if (!plan) return kExitFailure;
   int status = plan->errors.empty() ? kExitOk : kExitFailure;
   std::vector<std::pair<const DesiredFile*, FileState>> changed;
@@ -589,7 +591,7 @@ int run_check(const std::vector<std::string>& args, const NodeCliEnv& env) {
     return kExitUsage;
   }
   FileApplier applier(common->root, env.clock);
-  auto plan = plan_for(*common, applier, "check", err);
+  auto plan = plan_for(*common, applier, "check", out, err);
   if (!plan) return kExitFailure;
   size_t drift = 0;
   int status = plan->errors.empty() ? kExitOk : kExitFailure;
@@ -615,6 +617,22 @@ int run_check(const std::vector<std::string>& args, const NodeCliEnv& env) {
             << " (want " << short_hash(outcome->new_sha256) << ")\n"
             << outcome->diff;
         break;
+    }
+  }
+
+  // containerd 2.x reads config_path differently from 1.x: say plainly when a node's current
+  // config.toml would send its pulls around the mirror, whatever the file-by-file drift says.
+  const bool containerd = std::find(plan->runtimes.begin(), plan->runtimes.end(),
+                                    Runtime::kContainerd) != plan->runtimes.end();
+  if (containerd) {
+    auto text = applier.read(common->options.containerd_config);
+    if (text && *text) {
+      Containerd2Check c2 = check_containerd2_config(**text, common->options.certs_dir);
+      for (const std::string& line : c2.bypass) {
+        out << "containerd 2.x: bypasses the mirror: " << line << "\n";
+        status = kExitFailure;
+      }
+      for (const std::string& line : c2.notes) out << "containerd: note: " << line << "\n";
     }
   }
 

@@ -21,6 +21,73 @@ std::string parent_dir(const std::string& node_path) {
   return std::filesystem::path(node_path).parent_path().string();
 }
 
+std::vector<std::filesystem::directory_entry> sorted_entries(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::directory_entry> entries;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    entries.push_back(*it);
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.path().filename() < b.path().filename(); });
+  return entries;
+}
+
+// containerd 2.1+ reads config_path as one directory, so once it is certs_dir alone the
+// registries of `vendor_dir` (another directory config_path named) are copied into certs_dir:
+// every regular file of each registry directory, because hosts.toml may name certificates
+// relative to its own directory. Copies, not links: FileApplier never writes through symlinks,
+// and every apply pass refreshes a copy whose original changed.
+void copy_vendor_hosts(const std::string& vendor_dir, const NodeOptions& options,
+                       const FileApplier& applier, NodePlan& plan) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(applier.host_path(vendor_dir), ec)) {
+    plan.notes.push_back("containerd: config_path also named " + vendor_dir +
+                         ", which does not exist; nothing to copy from it");
+    return;
+  }
+  std::string copied;
+  std::string shadowed;
+  for (const auto& registry_dir : sorted_entries(applier.host_path(vendor_dir))) {
+    if (!registry_dir.is_directory(ec)) continue;
+    const std::string name = registry_dir.path().filename().string();
+    const bool ours = std::any_of(options.registries.begin(), options.registries.end(),
+                                  [&](const RegistryHost& r) { return r.name == name; });
+    if (ours) {
+      shadowed += (shadowed.empty() ? "" : ", ") + name;
+      continue;
+    }
+    bool any = false;
+    for (const auto& file : sorted_entries(registry_dir.path())) {
+      if (!file.is_regular_file(ec)) continue;
+      const std::string filename = file.path().filename().string();
+      const std::string from = vendor_dir + "/" + name + "/" + filename;
+      auto text = applier.read(from);
+      if (!text || !*text) {
+        plan.errors.push_back({from, text ? node_error("vanished while copying") : text.error()});
+        continue;
+      }
+      std::string content = **text;
+      if (filename == "hosts.toml") {
+        content = "# Copied by `regmirror node` from " + from +
+                  "\n# (containerd 2.1+ reads one config_path directory). Edit the original: the "
+                  "next apply copies it again.\n" +
+                  content;
+      }
+      DesiredFile copy{options.certs_dir + "/" + name + "/" + filename, std::move(content)};
+      copy.mode = file.status(ec).permissions() & std::filesystem::perms::all;
+      plan.files.push_back(std::move(copy));
+      any = true;
+    }
+    if (any) copied += (copied.empty() ? "" : ", ") + name;
+  }
+  std::string note = "containerd: config_path also named " + vendor_dir +
+                     "; containerd 2.1+ reads one directory, so ";
+  note += copied.empty() ? "no entry of it needed copying"
+                         : "its entries " + copied + " are copied into " + options.certs_dir;
+  if (!shadowed.empty()) note += "; its " + shadowed + " entries are replaced by regmirror's";
+  plan.notes.push_back(std::move(note));
+}
+
 }  // namespace
 
 std::string_view runtime_name(Runtime runtime) {
@@ -93,16 +160,26 @@ NodePlan build_node_plan(const NodeOptions& options, const FileApplier& applier)
     for (Runtime runtime : plan.runtimes) {
       switch (runtime) {
         case Runtime::kContainerd: {
+          // config.toml first: its version says whether this is containerd 2.x.
+          std::optional<ContainerdConfigEdit> edit;
+          if (auto text = current(options.containerd_config)) {
+            auto edited = enable_config_path(*text, options.certs_dir);
+            if (edited) {
+              edit = std::move(*edited);
+            } else {
+              fail(options.containerd_config, edited.error());
+            }
+          }
+          const bool v3 = edit && edit->version == ContainerdConfigVersion::kV3;
+          HostsTomlOptions hosts_options;
+          if (v3) hosts_options.dial_timeout = std::string(kMirrorDialTimeout);
           for (const RegistryHost& registry : options.registries) {
             plan.files.push_back({options.certs_dir + "/" + hosts_toml_relative_path(registry),
-                                  render_hosts_toml(registry, mirror)});
+                                  render_hosts_toml(registry, mirror, hosts_options)});
           }
-          auto text = current(options.containerd_config);
-          if (!text) break;
-          auto edit = enable_config_path(*text, options.certs_dir);
-          if (!edit) {
-            fail(options.containerd_config, edit.error());
-            break;
+          if (!edit) break;
+          for (const std::string& vendor_dir : edit->merged_dirs) {
+            copy_vendor_hosts(vendor_dir, options, applier, plan);
           }
           DesiredFile file{options.containerd_config, std::move(edit->text)};
           file.effect = FileEffect::kContainerdRestart;

@@ -47,10 +47,17 @@ struct NodePlan {
   std::vector<Runtime> runtimes;
   std::vector<DesiredFile> files;
   std::vector<PlanError> errors;  // files that cannot be managed; the others still are
+  // What the plan decided that an operator must hear about (one log line each), e.g. which
+  // entries of a vendor's hosts directory were copied into ours for containerd 2.x.
+  std::vector<std::string> notes;
 };
 
 // Errors for one file (invalid daemon.json, a config.toml containerd would reject together
 // with config_path) leave that file alone and do not stop the others.
+// containerd with a version 3 config.toml (2.x): hosts.toml files carry dial_timeout, and the
+// registry entries of any other directory config_path named are copied into certs_dir (files
+// as they are, hosts.toml with a comment naming its origin), except registries regmirror
+// manages itself, whose vendor entry is shadowed; both are reported in `notes`.
 NodePlan build_node_plan(const NodeOptions& options, const FileApplier& applier);
 
 }  // namespace regmirror::config::node

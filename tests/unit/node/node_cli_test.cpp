@@ -183,6 +183,39 @@ TEST_F(NodeCli, CheckDetectsADriftedFileAndApplyRestoresIt) {
   EXPECT_EQ(run(check_args()).status, 0);
 }
 
+TEST_F(NodeCli, CheckReportsAContainerd2NodeThatWouldBypassTheMirrorAndApplyFixesIt) {
+  spit(root_.path() / "etc/containerd/config.toml",
+       testing::read_golden("versions/2.1/config.in.toml"));
+  spit(root_.path() / "etc/vendor/certs.d/registry.internal:5000/hosts.toml",
+       "server = \"https://registry.internal:5000\"\n");
+  const std::vector<std::string> check{
+      "check", "--root", root(), "--mirror", "http://10.0.0.5:30500", "--runtime", "containerd"};
+  auto before = run(check);
+  EXPECT_EQ(before.status, 1);
+  EXPECT_NE(before.out.find("containerd 2.x: bypasses the mirror: config_path "
+                            "\"/etc/containerd/certs.d:/etc/vendor/certs.d\" is a ':' list"),
+            std::string::npos)
+      << before.out;
+
+  std::vector<std::string> apply = check;
+  apply[0] = "apply";
+  auto applied = run(apply);
+  ASSERT_EQ(applied.status, 0) << applied.err;
+  // One log line says which vendor entries were copied.
+  EXPECT_NE(applied.out.find("containerd: config_path also named /etc/vendor/certs.d; containerd "
+                             "2.1+ reads one directory, so its entries registry.internal:5000 "
+                             "are copied into /etc/containerd/certs.d"),
+            std::string::npos)
+      << applied.out;
+  EXPECT_NE(slurp(root_.path() / "etc/containerd/certs.d/registry.internal:5000/hosts.toml")
+                .find("server = \"https://registry.internal:5000\""),
+            std::string::npos);
+
+  auto after = run(check);
+  EXPECT_EQ(after.status, 0) << after.out << after.err;
+  EXPECT_EQ(after.out.find("bypasses the mirror"), std::string::npos) << after.out;
+}
+
 TEST_F(NodeCli, DryRunPrintsADiffAndWritesNothing) {
   make_node();
   const std::string before = slurp(root_.path() / "etc/containerd/config.toml");
