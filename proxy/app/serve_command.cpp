@@ -398,12 +398,9 @@ int run_serve_command(const std::vector<std::string>& args) {
     }
   });
 
-  logging::info("listening", {{"addr", *bound},
-                              {"data_dir", cfg.data_dir},
-                              {"registries", std::to_string(cfg.registries.size())},
-                              {"tls", tls ? "true" : "false"},
-                              {"offline", cfg.offline ? "true" : "false"}});
-  // Repository policy and blocklist follow their files while serving (SIGHUP or mtime).
+  // Repository policy, scopes and blocklist follow their files while serving (SIGHUP or mtime).
+  // Started before "listening" is logged: an edit made once the mirror says it is up is always
+  // newer than the mtimes the reloader starts from.
   std::unique_ptr<PolicyReloader> policy_reloader;
   if (!parsed.config_path.empty()) {
     policy_reloader = std::make_unique<PolicyReloader>(parsed.config_path, cfg.blocked_digests_file,
@@ -411,6 +408,11 @@ int run_serve_command(const std::vector<std::string>& args) {
                                                        &scopes);
     policy_reloader->start();
   }
+  logging::info("listening", {{"addr", *bound},
+                              {"data_dir", cfg.data_dir},
+                              {"registries", std::to_string(cfg.registries.size())},
+                              {"tls", tls ? "true" : "false"},
+                              {"offline", cfg.offline ? "true" : "false"}});
   std::vector<std::thread> side_threads;
   for (auto& side : side_servers) side_threads.emplace_back([&side] { side->run(); });
   server.run();
