@@ -3,7 +3,7 @@
 namespace regmirror::config {
 
 ClientScopes::ClientScopes(const std::map<std::string, std::vector<std::string>>& scopes)
-    : table_(build(scopes)) {}
+    : table_(build(scopes)), empty_(scopes.empty()) {}
 
 std::shared_ptr<const ClientScopes::Table> ClientScopes::build(
     const std::map<std::string, std::vector<std::string>>& scopes) {
@@ -27,7 +27,7 @@ std::shared_ptr<const ClientScopes::Table> ClientScopes::table() const {
   return table_;
 }
 
-bool ClientScopes::empty() const { return table()->empty(); }
+bool ClientScopes::empty() const { return empty_.load(std::memory_order_relaxed); }
 
 bool ClientScopes::limits(std::string_view client) const {
   auto current = table();
@@ -56,6 +56,7 @@ void ClientScopes::replace(const std::map<std::string, std::vector<std::string>>
   auto fresh = build(scopes);
   std::lock_guard lock(mutex_);
   table_ = std::move(fresh);
+  empty_.store(scopes.empty(), std::memory_order_relaxed);
 }
 
 }  // namespace regmirror::config

@@ -3,6 +3,7 @@
 // user or a token name maps to "REGISTRY/GLOB" entries (globs as in repository_policy.hpp,
 // registry already canonical). A client with no entry is not limited; a client with entries may
 // pull only what one of them matches. Thread-safe; replace() swaps the rules while serving.
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +39,8 @@ class ClientScopes {
 
   mutable std::mutex mutex_;
   std::shared_ptr<const Table> table_;
+  // Read on every manifest answer (whether to record which repository holds it): no lock.
+  std::atomic<bool> empty_{true};
 };
 
 }  // namespace regmirror::config
