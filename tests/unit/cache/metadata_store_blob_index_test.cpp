@@ -11,29 +11,15 @@
 #include "cache/memory_metadata_store.hpp"
 #include "cache/metadata_codec.hpp"
 #include "cache/rocks_metadata_store.hpp"
+#include "tests/unit/cache/metadata_store_fixture.hpp"
 
 namespace regmirror::cache {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct IndexFactory {
-  const char* name;
-  std::function<std::unique_ptr<MetadataStore>(const fs::path&)> make;
-};
-
-class BlobIndex : public ::testing::TestWithParam<IndexFactory> {
+class BlobIndex : public testing::MetadataStoreTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("regmirror-blobindex-" + std::to_string(std::random_device{}()) + GetParam().name);
-    store_ = GetParam().make(dir_);
-    ASSERT_TRUE(store_);
-  }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
   // Every record, oldest first, read `page` at a time.
   std::vector<std::string> lru_order(std::size_t page) {
     std::vector<std::string> out;
@@ -48,8 +34,6 @@ class BlobIndex : public ::testing::TestWithParam<IndexFactory> {
       }
     }
   }
-  fs::path dir_;
-  std::unique_ptr<MetadataStore> store_;
 };
 
 TEST_P(BlobIndex, OldestFirstAcrossPagesWithTiesByDigestAndTimesBeforeTheEpoch) {
@@ -152,18 +136,8 @@ TEST_P(BlobIndex, RepositoryDigestsAreScopedByRegistryAndRepository) {
   EXPECT_FALSE(store_->repository_has_digest("docker.io", "myorg/priv", layer).value());
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllStores, BlobIndex,
-    ::testing::Values(IndexFactory{"rocks",
-                                   [](const fs::path& dir) -> std::unique_ptr<MetadataStore> {
-                                     auto store = RocksMetadataStore::open_at(dir, nullptr);
-                                     return store ? std::move(*store) : nullptr;
-                                   }},
-                      IndexFactory{"memory",
-                                   [](const fs::path&) -> std::unique_ptr<MetadataStore> {
-                                     return std::make_unique<MemoryMetadataStore>();
-                                   }}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(AllStores, BlobIndex, testing::every_metadata_store(),
+                         testing::store_name);
 
 class RocksBlobIndex : public ::testing::Test {
  protected:

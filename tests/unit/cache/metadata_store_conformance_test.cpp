@@ -9,32 +9,14 @@
 #include "cache/cache_error.hpp"
 #include "cache/memory_metadata_store.hpp"
 #include "cache/rocks_metadata_store.hpp"
+#include "tests/unit/cache/metadata_store_fixture.hpp"
 
 namespace regmirror::cache {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct MetadataFactory {
-  const char* name;
-  std::function<std::unique_ptr<MetadataStore>(const fs::path&)> make;
-};
-
-class MetadataStoreConformance : public ::testing::TestWithParam<MetadataFactory> {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("regmirror-meta-" + std::to_string(std::random_device{}()) + GetParam().name);
-    store_ = GetParam().make(dir_);
-    ASSERT_TRUE(store_);
-  }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
-  fs::path dir_;
-  std::unique_ptr<MetadataStore> store_;
-};
+class MetadataStoreConformance : public testing::MetadataStoreTest {};
 
 TEST_P(MetadataStoreConformance, ManifestRecordsRoundTrip) {
   auto digest = digest_of("manifest");
@@ -64,18 +46,8 @@ TEST_P(MetadataStoreConformance, TagsAreScopedByRegistryAndRepository) {
             std::vector<std::string>{"3.19"});
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllStores, MetadataStoreConformance,
-    ::testing::Values(MetadataFactory{"rocks",
-                                      [](const fs::path& dir) -> std::unique_ptr<MetadataStore> {
-                                        auto store = RocksMetadataStore::open_at(dir, nullptr);
-                                        return store ? std::move(*store) : nullptr;
-                                      }},
-                      MetadataFactory{"memory",
-                                      [](const fs::path&) -> std::unique_ptr<MetadataStore> {
-                                        return std::make_unique<MemoryMetadataStore>();
-                                      }}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(AllStores, MetadataStoreConformance, testing::every_metadata_store(),
+                         testing::store_name);
 
 TEST(RocksMetadataStore, PersistsAcrossReopen) {
   auto dir = fs::temp_directory_path() / ("regmirror-rocks-" + std::to_string(std::random_device{}()));

@@ -9,32 +9,14 @@
 #include "cache/memory_metadata_store.hpp"
 #include "cache/metadata_codec.hpp"
 #include "cache/rocks_metadata_store.hpp"
+#include "tests/unit/cache/metadata_store_fixture.hpp"
 
 namespace regmirror::cache {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Factory {
-  const char* name;
-  std::function<std::unique_ptr<MetadataStore>(const fs::path&)> make;
-};
-
-class MetadataPins : public ::testing::TestWithParam<Factory> {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("regmirror-pins-" + std::to_string(std::random_device{}()) + GetParam().name);
-    store_ = GetParam().make(dir_);
-    ASSERT_TRUE(store_);
-  }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
-  fs::path dir_;
-  std::unique_ptr<MetadataStore> store_;
-};
+class MetadataPins : public testing::MetadataStoreTest {};
 
 TEST_P(MetadataPins, PinsRoundTripListAndDelete) {
   PinRecord record{{digest_of("m").str(), digest_of("l").str()}, 42};
@@ -104,18 +86,8 @@ TEST_P(MetadataPins, ApplyImportWritesManifestsTagsAndPins) {
   EXPECT_TRUE(store_->get_pin("registry.k8s.io/pause:3.2").value());
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllStores, MetadataPins,
-    ::testing::Values(Factory{"rocks",
-                              [](const fs::path& dir) -> std::unique_ptr<MetadataStore> {
-                                auto store = RocksMetadataStore::open_at(dir, nullptr);
-                                return store ? std::move(*store) : nullptr;
-                              }},
-                      Factory{"memory",
-                              [](const fs::path&) -> std::unique_ptr<MetadataStore> {
-                                return std::make_unique<MemoryMetadataStore>();
-                              }}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(AllStores, MetadataPins, testing::every_metadata_store(),
+                         testing::store_name);
 
 TEST(MetadataCodec, PinAndBlobRecordsRejectGarbage) {
   EXPECT_FALSE(codec::decode_pin("not json"));

@@ -12,16 +12,12 @@
 #include "cache/metadata_codec.hpp"
 #include "cache/referrer_index.hpp"
 #include "cache/rocks_metadata_store.hpp"
+#include "tests/unit/cache/metadata_store_fixture.hpp"
 
 namespace regmirror::cache {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct IndexFactory {
-  const char* name;
-  std::function<std::unique_ptr<MetadataStore>(const fs::path&)> make;
-};
 
 Referrer referrer(const Digest& subject, const std::string& seed, std::string artifact_type) {
   return Referrer{subject, digest_of(seed),
@@ -37,21 +33,7 @@ std::vector<std::string> digests(const std::vector<Referrer>& list) {
   return out;
 }
 
-class ReferrerIndex : public ::testing::TestWithParam<IndexFactory> {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("regmirror-referrers-" + std::to_string(std::random_device{}()) + GetParam().name);
-    store_ = GetParam().make(dir_);
-    ASSERT_TRUE(store_);
-  }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
-  fs::path dir_;
-  std::unique_ptr<MetadataStore> store_;
-};
+class ReferrerIndex : public testing::MetadataStoreTest {};
 
 TEST_P(ReferrerIndex, ListsOneSubjectsReferrersSortedAndNothingElse) {
   auto image = digest_of("image"), other = digest_of("other");
@@ -108,18 +90,8 @@ TEST_P(ReferrerIndex, ImportWritesReferrersWithItsBatch) {
   EXPECT_EQ(got[0].digest, digest_of("sig"));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllStores, ReferrerIndex,
-    ::testing::Values(IndexFactory{"rocks",
-                                   [](const fs::path& dir) -> std::unique_ptr<MetadataStore> {
-                                     auto store = RocksMetadataStore::open_at(dir, nullptr);
-                                     return store ? std::move(*store) : nullptr;
-                                   }},
-                      IndexFactory{"memory",
-                                   [](const fs::path&) -> std::unique_ptr<MetadataStore> {
-                                     return std::make_unique<MemoryMetadataStore>();
-                                   }}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(AllStores, ReferrerIndex, testing::every_metadata_store(),
+                         testing::store_name);
 
 TEST(RocksReferrerIndex, SurvivesReopenAndReportsACorruptRecord) {
   auto dir = fs::temp_directory_path() /
