@@ -78,4 +78,32 @@ std::optional<bool> boot_config_has_arg(const std::filesystem::path& root, std::
   return result;
 }
 
+NodeResult<bool> running_kernel_has_arg(const std::filesystem::path& proc_cmdline,
+                                        std::string_view arg) {
+  std::ifstream in(proc_cmdline, std::ios::binary);
+  if (!in) return node_error("cannot read " + proc_cmdline.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  return cmdline_has_arg(text.str(), arg);
+}
+
+GrubRegeneration plan_grub_regeneration(const std::filesystem::path& root, std::string_view arg,
+                                        bool defaults_changed, bool may_run_tool) {
+  GrubRegeneration result;
+  std::optional<bool> boot_has = boot_config_has_arg(root, arg);
+  if (!defaults_changed && boot_has.value_or(true)) return result;
+  if (!may_run_tool) {
+    result.step = GrubStep::kNotAllowed;
+    return result;
+  }
+  std::optional<GrubTool> tool = find_grub_tool(root);
+  if (!tool) {
+    result.step = GrubStep::kNoTool;
+    return result;
+  }
+  result.step = GrubStep::kRunTool;
+  result.tool = std::move(*tool);
+  return result;
+}
+
 }  // namespace regmirror::config::node

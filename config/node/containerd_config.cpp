@@ -247,9 +247,9 @@ NodeResult<ContainerdConfigEdit> enable_config_path(std::string_view config_text
 
   const std::vector<std::string> registry = registry_path(edit.version);
   std::vector<std::string> mirrors = registry;
-  mirrors.push_back("mirrors");
+  mirrors.emplace_back("mirrors");
   std::vector<std::string> configs = registry;
-  configs.push_back("configs");
+  configs.emplace_back("configs");
   const std::string table_name(containerd_registry_table(edit.version));
 
   std::vector<std::string> table;  // current table path

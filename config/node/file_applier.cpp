@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <ctime>
+#include <system_error>
 #include <vector>
 
 #include "config/node/unified_diff.hpp"
@@ -17,7 +17,7 @@
 namespace regmirror::config::node {
 namespace {
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) { return std::generic_category().message(err); }
 
 // Closes a file descriptor on every path out of a function.
 class Fd {
@@ -112,7 +112,7 @@ std::string sha256_hex(std::string_view bytes) {
   EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(len * 2);
+  out.reserve(std::size_t{len} * 2);
   for (unsigned int i = 0; i < len; ++i) {
     out += kHex[digest[i] >> 4];
     out += kHex[digest[i] & 0xf];

@@ -238,4 +238,38 @@ NodePlan build_node_plan(const NodeOptions& options, const FileApplier& applier)
   return plan;
 }
 
+NodeResult<std::vector<DesiredFile>> render_node_bundle(const NodeOptions& options,
+                                                        const MirrorEndpoint& mirror,
+                                                        std::string_view daemon_json_base) {
+  auto daemon_json = merge_docker_daemon_json(daemon_json_base, mirror);
+  if (!daemon_json) return daemon_json.error();
+  std::vector<DesiredFile> files;
+  for (const RegistryHost& registry : options.registries) {
+    files.push_back({options.certs_dir + "/" + hosts_toml_relative_path(registry),
+                     render_hosts_toml(registry, mirror)});
+  }
+  files.push_back({"/containerd-config-path-v2.toml",
+                   render_containerd_fragment(ContainerdConfigVersion::kV2, options.certs_dir)});
+  files.push_back({"/containerd-config-path-v3.toml",
+                   render_containerd_fragment(ContainerdConfigVersion::kV3, options.certs_dir)});
+  files.push_back({options.docker_daemon_json, std::move(*daemon_json)});
+  files.push_back({options.registries_conf_dir + "/" + std::string(kRegistriesConfDropIn),
+                   render_registries_conf(options.registries, mirror)});
+  files.push_back({options.logrotate_file, render_logrotate_policy(options.logrotate_policy)});
+  return files;
+}
+
+ChangeEffects change_effects(const std::vector<const DesiredFile*>& changed,
+                             const NodeOptions& options) {
+  ChangeEffects result;
+  for (const DesiredFile* file : changed) {
+    if (file->node_path.starts_with(options.certs_dir + "/")) result.hosts_changed = true;
+    if (std::find(result.effects.begin(), result.effects.end(), file->effect) ==
+        result.effects.end()) {
+      result.effects.push_back(file->effect);
+    }
+  }
+  return result;
+}
+
 }  // namespace regmirror::config::node

@@ -60,4 +60,21 @@ struct NodePlan {
 // manages itself, whose vendor entry is shadowed; both are reported in `notes`.
 NodePlan build_node_plan(const NodeOptions& options, const FileApplier& applier);
 
+// What `node render` writes for `mirror`, node paths relative to the output directory: every
+// hosts.toml under certs_dir, the containerd config.toml section for 1.6/1.7 and for 2.x,
+// daemon.json (`daemon_json_base` with the mirror merged in; empty: a new one), the
+// registries.conf drop-in and the logrotate policy. Error when daemon_json_base is not valid
+// JSON; nothing is rendered then.
+NodeResult<std::vector<DesiredFile>> render_node_bundle(const NodeOptions& options,
+                                                        const MirrorEndpoint& mirror,
+                                                        std::string_view daemon_json_base);
+
+// What the files a pass changed ask of the services that read them; regmirror only reports it.
+struct ChangeEffects {
+  bool hosts_changed = false;       // a hosts.toml under certs_dir: read on the next pull
+  std::vector<FileEffect> effects;  // each once, in the order the files came
+};
+ChangeEffects change_effects(const std::vector<const DesiredFile*>& changed,
+                             const NodeOptions& options);
+
 }  // namespace regmirror::config::node

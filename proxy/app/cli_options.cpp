@@ -5,7 +5,7 @@
 namespace regmirror::app {
 
 CliOptions::CliOptions(std::string command, std::string usage)
-    : command_(std::move(command)), usage_(std::move(usage)) {}
+    : command_(std::move(command)), usage_(std::move(usage)), out_(&std::cout), err_(&std::cerr) {}
 
 CliOptions& CliOptions::flag(std::initializer_list<const char*> names, bool& out) {
   options_.push_back(Option{std::vector<std::string>(names.begin(), names.end()), false, &out, {}});
@@ -26,8 +26,30 @@ CliOptions& CliOptions::value(std::initializer_list<const char*> names, std::str
   });
 }
 
+CliOptions& CliOptions::value(std::initializer_list<const char*> names,
+                              std::optional<std::string>& out) {
+  return value(names, [&out](const std::string& text) {
+    out = text;
+    return std::string();
+  });
+}
+
+CliOptions& CliOptions::values(std::initializer_list<const char*> names,
+                               std::vector<std::string>& out) {
+  return value(names, [&out](const std::string& text) {
+    out.push_back(text);
+    return std::string();
+  });
+}
+
 CliOptions& CliOptions::positionals(std::vector<std::string>& out) {
   positionals_ = &out;
+  return *this;
+}
+
+CliOptions& CliOptions::streams(std::ostream& out, std::ostream& err) {
+  out_ = &out;
+  err_ = &err;
   return *this;
 }
 
@@ -44,7 +66,7 @@ CliOptions::Outcome CliOptions::parse(const std::vector<std::string>& args) cons
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& arg = args[i];
     if (arg == "--help" || arg == "-h") {
-      std::cout << usage_;
+      *out_ << usage_;
       return Outcome::kHelp;
     }
     if (!arg.starts_with("-") || arg == "-") {
@@ -98,7 +120,7 @@ int CliOptions::exit_code(Outcome outcome) {
 }
 
 int CliOptions::usage_error(const std::string& message) const {
-  std::cerr << "regmirror " << command_ << ": " << message << "\n";
+  *err_ << "regmirror " << command_ << ": " << message << "\n";
   return 2;
 }
 

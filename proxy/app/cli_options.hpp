@@ -2,9 +2,12 @@
 // The one option parser of every command: declare the options (each with its names, e.g.
 // {"--output", "-o"}), then parse. `--help`/`-h` prints the usage; every error is one line on
 // stderr naming the command and the option ("regmirror seed: --admin needs a value").
-// Values are taken as `--name VALUE` or `--name=VALUE`.
+// Values are taken as `--name VALUE` or `--name=VALUE`; given twice, the last one counts
+// (except for values(), which keeps every one).
 #include <functional>
 #include <initializer_list>
+#include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -23,8 +26,15 @@ class CliOptions {
                     std::function<std::string(const std::string&)> take);
   // Any value, stored as given.
   CliOptions& value(std::initializer_list<const char*> names, std::string& out);
+  // Any value, stored as given; stays nullopt when the option is absent.
+  CliOptions& value(std::initializer_list<const char*> names, std::optional<std::string>& out);
+  // A repeatable option: every value, in order.
+  CliOptions& values(std::initializer_list<const char*> names, std::vector<std::string>& out);
   // Arguments that are not options, in order. Without this, one is an error.
   CliOptions& positionals(std::vector<std::string>& out);
+  // Where --help and usage errors go (std::cout and std::cerr unless set); for commands whose
+  // streams are injected by their tests.
+  CliOptions& streams(std::ostream& out, std::ostream& err);
 
   enum class Outcome { kParsed, kHelp, kUsageError };
   Outcome parse(const std::vector<std::string>& args) const;
@@ -46,6 +56,8 @@ class CliOptions {
   std::string usage_;
   std::vector<Option> options_;
   std::vector<std::string>* positionals_ = nullptr;
+  std::ostream* out_;
+  std::ostream* err_;
 };
 
 }  // namespace regmirror::app

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 namespace regmirror::app {
 namespace {
 
@@ -82,6 +84,44 @@ TEST(CliOptions, HelpPrintsTheUsageAndPositionalsNeedADeclaration) {
   EXPECT_EQ(strict.parse({"stray"}), Outcome::kUsageError);
   EXPECT_NE(testing::internal::GetCapturedStderr().find("unexpected argument 'stray'"),
             std::string::npos);
+}
+
+TEST(CliOptions, RepeatedValuesAreAllKeptOptionalValuesSayWhetherGivenAndTheLastValueWins) {
+  std::vector<std::string> registries;
+  std::optional<std::string> mirror;
+  std::optional<std::string> absent;
+  CliOptions options("node apply", "u");
+  options.values({"--registry"}, registries).value({"--mirror"}, mirror).value({"--root"}, absent);
+  EXPECT_EQ(options.parse({"--registry", "docker.io", "--mirror=http://a", "--registry=quay.io",
+                           "--mirror", "http://b"}),
+            Outcome::kParsed);
+  EXPECT_EQ(registries, (std::vector<std::string>{"docker.io", "quay.io"}));
+  EXPECT_EQ(mirror, "http://b");
+  EXPECT_FALSE(absent.has_value());
+  std::optional<std::string> empty;
+  CliOptions given("node apply", "u");
+  given.value({"--root"}, empty);
+  EXPECT_EQ(given.parse({"--root="}), Outcome::kParsed);
+  EXPECT_EQ(empty, "");
+}
+
+TEST(CliOptions, HelpAndErrorsGoToTheGivenStreams) {
+  std::ostringstream out;
+  std::ostringstream err;
+  bool flag = false;
+  CliOptions options("node check", "usage: regmirror node check\n");
+  options.flag({"--logrotate"}, flag).streams(out, err);
+  testing::internal::CaptureStdout();
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(options.parse({"--help"}), Outcome::kHelp);
+  EXPECT_EQ(options.parse({"--bogus"}), Outcome::kUsageError);
+  EXPECT_EQ(options.usage_error("--root DIR is required"), 2);
+  EXPECT_EQ(testing::internal::GetCapturedStdout(), "");
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  EXPECT_EQ(out.str(), "usage: regmirror node check\n");
+  EXPECT_EQ(err.str(),
+            "regmirror node check: unknown option '--bogus' (see regmirror node check --help)\n"
+            "regmirror node check: --root DIR is required\n");
 }
 
 }  // namespace

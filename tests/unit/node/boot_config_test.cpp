@@ -46,5 +46,32 @@ TEST(BootConfig, GrubCfgLinuxLinesDecideWhetherTheArgIsConfigured) {
   EXPECT_EQ(boot_config_has_arg(root.path(), kNokmemArg), std::optional<bool>(true));
 }
 
+TEST(BootConfig, RunningKernelArgIsReadFromProcCmdlineAndAnUnreadableFileIsAnError) {
+  TempDir dir;
+  spit(dir.path() / "cmdline", "BOOT_IMAGE=/vmlinuz ro cgroup.memory=nosocket,nokmem\n");
+  auto has = running_kernel_has_arg(dir.path() / "cmdline", kNokmemArg);
+  ASSERT_TRUE(has.has_value());
+  EXPECT_TRUE(*has);
+  spit(dir.path() / "cmdline", "BOOT_IMAGE=/vmlinuz ro\n");
+  EXPECT_FALSE(*running_kernel_has_arg(dir.path() / "cmdline", kNokmemArg));
+  auto missing = running_kernel_has_arg(dir.path() / "nope", kNokmemArg);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().message, "cannot read " + (dir.path() / "nope").string());
+}
+
+TEST(BootConfig, GrubRegenerationRunsTheToolOnlyWhenNeededAndAllowed) {
+  TempDir root;
+  spit(root.path() / "boot/grub/grub.cfg", "linux /vmlinuz ro cgroup.memory=nokmem\n");
+  EXPECT_EQ(plan_grub_regeneration(root.path(), kNokmemArg, false, true).step, GrubStep::kNone);
+  EXPECT_EQ(plan_grub_regeneration(root.path(), kNokmemArg, true, true).step, GrubStep::kNoTool);
+  EXPECT_EQ(plan_grub_regeneration(root.path(), kNokmemArg, true, false).step,
+            GrubStep::kNotAllowed);
+  spit(root.path() / "boot/grub/grub.cfg", "linux /vmlinuz ro\n");
+  make_executable(root.path() / "usr/sbin/update-grub");
+  auto run = plan_grub_regeneration(root.path(), kNokmemArg, false, true);
+  EXPECT_EQ(run.step, GrubStep::kRunTool);
+  EXPECT_EQ(run.tool.display, "update-grub");
+}
+
 }  // namespace
 }  // namespace regmirror::config::node

@@ -1,4 +1,5 @@
-#include "config/node/node_cli.hpp"
+// The node CLI (proxy/app/node_command) is tested here, with the node library's golden files.
+#include "proxy/app/node_command.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,6 +11,9 @@
 namespace regmirror::config::node {
 namespace {
 
+using app::NodeCliEnv;
+using app::parse_interval;
+using app::run_node_cli;
 using testing::matches_golden;
 using testing::slurp;
 using testing::spit;
