@@ -1,5 +1,6 @@
 #include "proxy/app/node_command.hpp"
 
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -629,6 +630,7 @@ int run_check(const std::vector<std::string>& args, const NodeCliEnv& env) {
 // Runs the node's grub tool; its output goes straight to ours so the operator sees it.
 NodeResult<int> run_process(const std::vector<std::string>& argv) {
   std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
   for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
   // The child must not inherit the blocked SIGTERM/SIGINT of the --every loop.
@@ -712,7 +714,7 @@ int run_node_command(const std::vector<std::string>& args) {
   // Blocked before any pass runs, so a signal that arrives during a pass is kept pending and
   // ends the next wait; only the --every loop waits, one-shot commands finish their pass.
   const sigset_t set = stop_signals();
-  sigprocmask(SIG_BLOCK, &set, nullptr);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   NodeCliEnv env;
   env.out = &std::cout;
   env.err = &std::cerr;
@@ -720,7 +722,7 @@ int run_node_command(const std::vector<std::string>& args) {
   env.wait_or_stop = wait_or_stop;
   int status = run_node_cli(args, env);
   std::cout.flush();
-  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   return status;
 }
 
