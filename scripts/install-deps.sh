@@ -15,7 +15,7 @@ run_packages=(
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
-  python3 python3-yaml curl openssl dpkg-dev
+  python3 python3-yaml curl openssl dpkg-dev bash-completion
   radosgw ceph-mon ceph-osd
   docker-registry skopeo containerd logrotate wrk nginx-light
 )

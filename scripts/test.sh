@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh all
 ./scripts/build.sh -DREGMIRROR_WERROR=ON  # CI: warnings are errors (a packager build is not)
+./scripts/package.sh  # build/regmirror_<version>_amd64.deb, installed and removed by test_deb_package
+export REGMIRROR_REQUIRE_DEB=1
 ctest --test-dir build --output-on-failure --timeout 900
 
 if [[ "${REGMIRROR_SKIP_ASAN:-0}" != "1" ]]; then
