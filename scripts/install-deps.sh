@@ -14,8 +14,8 @@ run_packages=(
 # Everything else the tests, fuzzing, the .deb and the benchmarks use.
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-14 libclang-rt-14-dev
-  python3 python3-yaml curl openssl dpkg-dev
+  clang-14 libclang-rt-14-dev clang-tidy-14
+  python3 python3-yaml curl openssl dpkg-dev bash-completion
   radosgw ceph-mon ceph-osd
   docker-registry skopeo containerd logrotate wrk nginx-light
 )

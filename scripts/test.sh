@@ -2,13 +2,18 @@
 # Builds regmirror and runs every test:
 #  1. release build: gtest unit tests, integration tests against real docker-registry upstreams
 #     with skopeo, containerd and Ceph RGW, and a bounded libFuzzer run of the parsers;
+#     then clang-tidy over cache/ and config/;
 #  2. ASan+UBSan build: the unit tests and the integration tests that drive the data paths.
 # REGMIRROR_SKIP_ASAN=1 skips step 2 (quick local runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh all
 ./scripts/build.sh -DREGMIRROR_WERROR=ON  # CI: warnings are errors (a packager build is not)
+./scripts/package.sh  # build/regmirror_<version>_amd64.deb, installed and removed by test_deb_package
+export REGMIRROR_REQUIRE_DEB=1
 ctest --test-dir build --output-on-failure --timeout 900
+# clang-tidy over the libraries below the network code (checks in .clang-tidy, warnings are errors).
+./scripts/tidy.sh cache config
 
 if [[ "${REGMIRROR_SKIP_ASAN:-0}" != "1" ]]; then
   cmake --preset asan >/dev/null

@@ -159,6 +159,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def fake(self) -> "DockerHubFake":
         return self.server.fake
 
+    # A request counts as in flight from its parsed request line until its handler has recorded
+    # it; records() waits for none to be, as a response reaches the client before its record.
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        if parsed:
+            self.fake._request_started()
+            self._in_flight = True
+        return parsed
+
+    def handle_one_request(self) -> None:
+        self._in_flight = False
+        try:
+            super().handle_one_request()
+        finally:
+            if self._in_flight:
+                self.fake._request_finished()
+
     def _drain_body(self) -> None:
         n = int(self.headers.get("Content-Length") or 0)
         while n > 0:
@@ -454,6 +471,8 @@ class DockerHubFake:
                  window_label: int = 21600):
         self.registry_url = _loopback(registry_url)
         self.lock = threading.RLock()
+        self._settled = threading.Condition(threading.Lock())
+        self._in_flight = 0
         self.users = dict(users or {})
         self.anonymous_limit = anonymous_limit
         self.authenticated_limit = authenticated_limit
@@ -555,7 +574,13 @@ class DockerHubFake:
             return sum(self.manifest_heads.values())
 
     def records(self, kind: Optional[str] = None, method: Optional[str] = None,
-                path_contains: str = "") -> List[Record]:
+                path_contains: str = "", settle_seconds: float = 5.0) -> List[Record]:
+        """The recorded requests, once every request in flight has been recorded (or after
+        ``settle_seconds``, for a client that keeps a transfer open)."""
+        deadline = time.monotonic() + settle_seconds
+        with self._settled:
+            while self._in_flight and time.monotonic() < deadline:
+                self._settled.wait(deadline - time.monotonic())
         with self.lock:
             return [r for r in self.requests if (kind is None or r.kind == kind)
                     and (method is None or r.method == method) and path_contains in r.path]
@@ -580,6 +605,15 @@ class DockerHubFake:
         if expected is None or not secrets.compare_digest(expected.encode(), password.encode()):
             return None
         return user
+
+    def _request_started(self) -> None:
+        with self._settled:
+            self._in_flight += 1
+
+    def _request_finished(self) -> None:
+        with self._settled:
+            self._in_flight -= 1
+            self._settled.notify_all()
 
     def _record(self, method: str, path: str, principal: str, kind: str, status: int) -> None:
         with self.lock:
