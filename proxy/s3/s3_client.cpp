@@ -115,8 +115,9 @@ struct S3Client::Impl {
 
   // A failed answer as an error with context. `reply.body` holds S3's XML error, if any.
   S3Error error_from(const Request& request, const Reply& reply) const {
-    auto code = xml_value(reply.body, "Code");
-    auto message = xml_value(reply.body, "Message");
+    const XmlDocument answer(reply.body);
+    auto code = answer.text("Error/Code");
+    auto message = answer.text("Error/Message");
     const std::string& bucket = options.bucket;
     if (code == "SignatureDoesNotMatch") {
       return {S3Errc::kSignature, "S3 refused the signature (SignatureDoesNotMatch) for bucket " +
@@ -365,21 +366,26 @@ S3Result<ListPage> S3Client::list(std::string_view prefix, std::string_view deli
   request.what = "list " + std::string(prefix);
   auto reply = impl_->perform(request);
   if (!reply) return reply.error();
+  const XmlDocument answer(reply->body);
+  if (answer.root_name() != "ListBucketResult") {
+    return S3Error{S3Errc::kProtocol, "list " + std::string(prefix) +
+                                          ": the answer is not a ListBucketResult document"};
+  }
   ListPage page;
-  for (const auto& contents : xml_values(reply->body, "Contents")) {
+  for (const auto& row : answer.each("ListBucketResult/Contents", {"Key", "Size", "ETag", "LastModified"})) {
     ListedObject object;
-    object.key = url_decode(xml_value(contents, "Key"));
-    object.info.size = parse_u64(xml_value(contents, "Size")).value_or(0);
-    object.info.etag = strip_quotes(xml_value(contents, "ETag"));
-    object.info.last_modified = xml_value(contents, "LastModified");
+    object.key = url_decode(row[0]);
+    object.info.size = parse_u64(row[1]).value_or(0);
+    object.info.etag = strip_quotes(row[2]);
+    object.info.last_modified = row[3];
     object.info.last_modified_unix = parse_http_or_iso_time(object.info.last_modified);
     page.objects.push_back(std::move(object));
   }
-  for (const auto& common : xml_values(reply->body, "CommonPrefixes")) {
-    page.common_prefixes.push_back(url_decode(xml_value(common, "Prefix")));
+  for (const auto& row : answer.each("ListBucketResult/CommonPrefixes", {"Prefix"})) {
+    page.common_prefixes.push_back(url_decode(row[0]));
   }
-  if (xml_value(reply->body, "IsTruncated") == "true") {
-    page.next_token = xml_value(reply->body, "NextContinuationToken");
+  if (answer.text("ListBucketResult/IsTruncated") == "true") {
+    page.next_token = answer.text("ListBucketResult/NextContinuationToken");
     if (page.next_token.empty()) {
       return S3Error{S3Errc::kProtocol, "list " + std::string(prefix) +
                                             ": truncated listing without a continuation token"};
@@ -397,7 +403,7 @@ S3Result<std::string> S3Client::create_multipart(std::string_view key) {
   request.what = "create multipart upload " + std::string(key);
   auto reply = impl_->perform(request);
   if (!reply) return reply.error();
-  auto id = xml_value(reply->body, "UploadId");
+  auto id = XmlDocument(reply->body).text("InitiateMultipartUploadResult/UploadId");
   if (id.empty()) return S3Error{S3Errc::kProtocol, request.what + ": no UploadId in the answer"};
   return id;
 }
@@ -421,12 +427,7 @@ S3Result<std::string> S3Client::upload_part(std::string_view key, std::string_vi
 
 S3Result<void> S3Client::complete_multipart(std::string_view key, std::string_view upload_id,
                                             const std::vector<std::string>& part_etags) {
-  std::string xml = "<CompleteMultipartUpload>";
-  for (std::size_t i = 0; i < part_etags.size(); ++i) {
-    xml += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>\"" +
-           xml_escape(part_etags[i]) + "\"</ETag></Part>";
-  }
-  xml += "</CompleteMultipartUpload>";
+  const std::string xml = complete_multipart_xml(part_etags);
   Request request;
   request.method = "POST";
   request.key = std::string(key);
@@ -437,7 +438,7 @@ S3Result<void> S3Client::complete_multipart(std::string_view key, std::string_vi
   auto reply = impl_->perform(request);
   if (!reply) return reply.error();
   // S3 may answer 200 with an <Error> body when completion fails late.
-  if (reply->body.find("<Error>") != std::string::npos) {
+  if (XmlDocument(reply->body).root_name() == "Error") {
     auto failed = *reply;
     failed.status = 500;
     return impl_->error_from(request, failed);

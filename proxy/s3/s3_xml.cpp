@@ -1,117 +1,69 @@
 #include "proxy/s3/s3_xml.hpp"
 
-#include <cstdlib>
+#include <pugixml.hpp>
+
+#include <sstream>
 
 #include "config/reference.hpp"
 
 namespace regmirror::proxy::s3 {
 namespace {
 
-using config::hex_value;
-
-void append_utf8(std::string& out, unsigned long code) {
-  if (code < 0x80) {
-    out.push_back(static_cast<char>(code));
-  } else if (code < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (code >> 6)));
-    out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-  } else if (code < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (code >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (code >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-  }
-}
-
-std::string decode_entities(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '&') {
-      out.push_back(text[i]);
-      continue;
-    }
-    auto end = text.find(';', i);
-    if (end == std::string_view::npos) {
-      out.push_back('&');
-      continue;
-    }
-    auto entity = text.substr(i + 1, end - i - 1);
-    if (entity == "amp") out.push_back('&');
-    else if (entity == "lt") out.push_back('<');
-    else if (entity == "gt") out.push_back('>');
-    else if (entity == "quot") out.push_back('"');
-    else if (entity == "apos") out.push_back('\'');
-    else if (!entity.empty() && entity[0] == '#') {
-      std::string digits(entity.substr(1));
-      int base = 10;
-      if (!digits.empty() && (digits[0] == 'x' || digits[0] == 'X')) {
-        base = 16;
-        digits.erase(0, 1);
-      }
-      append_utf8(out, std::strtoul(digits.c_str(), nullptr, base));
-    } else {
-      out.append(text.substr(i, end - i + 1));
-    }
-    i = end;
-  }
-  return out;
+// The element at "A/B/C" below the document, or an empty node.
+pugi::xml_node element_at(const pugi::xml_document& doc, std::string_view path) {
+  return doc.first_element_by_path(std::string(path).c_str(), '/');
 }
 
 }  // namespace
 
-std::vector<std::string> xml_values(std::string_view xml, std::string_view tag) {
-  std::vector<std::string> out;
-  const std::string open = std::string(1, '<').append(tag);
-  const std::string close = std::string("</").append(tag).append(1, '>');
-  std::size_t pos = 0;
-  while ((pos = xml.find(open, pos)) != std::string_view::npos) {
-    auto after = pos + open.size();
-    if (after >= xml.size()) break;
-    // "<Key>" or "<Key attr=...>" but not "<KeyCount>".
-    if (xml[after] != '>' && xml[after] != ' ' && xml[after] != '/') {
-      pos = after;
-      continue;
-    }
-    auto gt = xml.find('>', after);
-    if (gt == std::string_view::npos) break;
-    if (xml[gt - 1] == '/') {  // <Tag/>
-      out.emplace_back();
-      pos = gt + 1;
-      continue;
-    }
-    auto end = xml.find(close, gt + 1);
-    if (end == std::string_view::npos) break;
-    out.push_back(decode_entities(xml.substr(gt + 1, end - gt - 1)));
-    pos = end + close.size();
+XmlDocument::XmlDocument(std::string_view xml) : doc_(std::make_unique<pugi::xml_document>()) {
+  // No DOCTYPE or entity expansion beyond the predefined and numeric ones: pugixml never reads
+  // external entities, so a hostile endpoint cannot make us fetch or expand anything.
+  auto parsed = doc_->load_buffer(xml.data(), xml.size(), pugi::parse_default, pugi::encoding_utf8);
+  ok_ = static_cast<bool>(parsed) && doc_->document_element();
+  if (!ok_) doc_->reset();
+}
+
+XmlDocument::~XmlDocument() = default;
+XmlDocument::XmlDocument(XmlDocument&&) noexcept = default;
+XmlDocument& XmlDocument::operator=(XmlDocument&&) noexcept = default;
+
+std::string XmlDocument::root_name() const { return doc_->document_element().name(); }
+
+std::string XmlDocument::text(std::string_view path) const {
+  return element_at(*doc_, path).text().get();
+}
+
+std::vector<std::vector<std::string>> XmlDocument::each(
+    std::string_view path, const std::vector<std::string_view>& fields) const {
+  std::vector<std::vector<std::string>> out;
+  auto slash = path.rfind('/');
+  auto first = element_at(*doc_, path);
+  const std::string name(slash == std::string_view::npos ? path : path.substr(slash + 1));
+  for (auto node = first; node; node = node.next_sibling(name.c_str())) {
+    std::vector<std::string> row;
+    row.reserve(fields.size());
+    for (auto field : fields) row.emplace_back(node.child(std::string(field).c_str()).text().get());
+    out.push_back(std::move(row));
   }
   return out;
 }
 
-std::string xml_value(std::string_view xml, std::string_view tag) {
-  auto values = xml_values(xml, tag);
-  return values.empty() ? std::string() : values.front();
-}
-
-std::string xml_escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
-    }
+std::string complete_multipart_xml(const std::vector<std::string>& part_etags) {
+  pugi::xml_document doc;
+  auto root = doc.append_child("CompleteMultipartUpload");
+  for (std::size_t i = 0; i < part_etags.size(); ++i) {
+    auto part = root.append_child("Part");
+    part.append_child("PartNumber").text().set(static_cast<unsigned long long>(i + 1));
+    part.append_child("ETag").text().set(("\"" + part_etags[i] + "\"").c_str());
   }
-  return out;
+  std::ostringstream out;
+  doc.save(out, "", pugi::format_raw | pugi::format_no_declaration);
+  return out.str();
 }
 
 std::string url_decode(std::string_view text) {
+  using config::hex_value;
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {

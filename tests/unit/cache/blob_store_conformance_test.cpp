@@ -12,49 +12,38 @@
 #include "cache/cache_error.hpp"
 #include "cache/fs_blob_store.hpp"
 #include "cache/memory_blob_store.hpp"
+#include "tests/unit/cache/blob_store_conformance.hpp"
 
-namespace regmirror::cache {
+namespace regmirror::cache::testing {
+
+std::vector<StoreFactory>& added_blob_stores() {
+  static std::vector<StoreFactory> added;
+  return added;
+}
+
+bool add_blob_store(StoreFactory factory) {
+  added_blob_stores().push_back(std::move(factory));
+  return true;
+}
+
+std::vector<StoreFactory> every_blob_store() {
+  std::vector<StoreFactory> all{
+      {"fs",
+       [](const std::filesystem::path& dir) -> std::unique_ptr<BlobStore> {
+         auto store = FsBlobStore::open_at(dir);
+         return store ? std::move(*store) : nullptr;
+       }},
+      {"memory",
+       [](const std::filesystem::path&) -> std::unique_ptr<BlobStore> {
+         return std::make_unique<MemoryBlobStore>();
+       }}};
+  all.insert(all.end(), added_blob_stores().begin(), added_blob_stores().end());
+  return all;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
-
-std::span<const std::byte> bytes_of(const std::string& s) {
-  return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-std::string read_all(BlobReader& reader) {
-  std::string out(reader.size(), '\0');
-  std::size_t done = 0;
-  while (done < out.size()) {
-    auto n = reader.read_at(done, std::as_writable_bytes(std::span(out.data() + done, out.size() - done)));
-    if (!n || *n == 0) break;
-    done += *n;
-  }
-  out.resize(done);
-  return out;
-}
-
-struct StoreFactory {
-  const char* name;
-  std::function<std::unique_ptr<BlobStore>(const fs::path&)> make;
-};
-
-class BlobStoreConformance : public ::testing::TestWithParam<StoreFactory> {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("regmirror-blobs-" + std::to_string(std::random_device{}()) + "-" + GetParam().name);
-    fs::create_directories(dir_);
-    store_ = GetParam().make(dir_);
-    ASSERT_TRUE(store_);
-  }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
-  fs::path dir_;
-  std::unique_ptr<BlobStore> store_;
-};
 
 TEST_P(BlobStoreConformance, CommittedBlobIsReadable) {
   const std::string content = "layer bytes";
@@ -148,18 +137,8 @@ TEST_P(BlobStoreConformance, ConcurrentWritersOfOneDigestAllSucceed) {
   EXPECT_EQ(read_all(**store_->open(digest)), content);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllStores, BlobStoreConformance,
-    ::testing::Values(StoreFactory{"fs",
-                                   [](const fs::path& dir) -> std::unique_ptr<BlobStore> {
-                                     auto store = FsBlobStore::open_at(dir);
-                                     return store ? std::move(*store) : nullptr;
-                                   }},
-                      StoreFactory{"memory",
-                                   [](const fs::path&) -> std::unique_ptr<BlobStore> {
-                                     return std::make_unique<MemoryBlobStore>();
-                                   }}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(AllStores, BlobStoreConformance, ::testing::ValuesIn(every_blob_store()),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(FsBlobStore, StartupRemovesLeftoverTempFiles) {
   auto dir = fs::temp_directory_path() / ("regmirror-tmp-" + std::to_string(std::random_device{}()));
@@ -192,4 +171,4 @@ TEST(FsBlobStore, LayoutIsContentAddressed) {
 }
 
 }  // namespace
-}  // namespace regmirror::cache
+}  // namespace regmirror::cache::testing

@@ -1,6 +1,8 @@
 #pragma once
 // The fixture every MetadataStore suite runs on: each test gets a fresh store of each kind
-// (RocksDB in a temporary directory, and the in-memory one), removed afterwards.
+// (RocksDB in a temporary directory, the in-memory one, and any a higher layer added with
+// add_metadata_store() at static-initialisation time, such as the S3-shared store), removed
+// afterwards.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,6 +10,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "cache/memory_metadata_store.hpp"
 #include "cache/rocks_metadata_store.hpp"
@@ -25,7 +28,7 @@ class MetadataStoreTest : public ::testing::TestWithParam<MetadataFactory> {
     dir_ = std::filesystem::temp_directory_path() /
            ("regmirror-meta-" + std::to_string(std::random_device{}()) + GetParam().name);
     store_ = GetParam().make(dir_);
-    ASSERT_TRUE(store_);
+    ASSERT_TRUE(store_) << "could not make a " << GetParam().name << " store";
   }
   void TearDown() override {
     store_.reset();
@@ -35,16 +38,29 @@ class MetadataStoreTest : public ::testing::TestWithParam<MetadataFactory> {
   std::unique_ptr<MetadataStore> store_;
 };
 
+inline std::vector<MetadataFactory>& added_metadata_stores() {
+  static std::vector<MetadataFactory> added;
+  return added;
+}
+
+// Returns true so that it can initialise a namespace constant.
+inline bool add_metadata_store(MetadataFactory factory) {
+  added_metadata_stores().push_back(std::move(factory));
+  return true;
+}
+
 inline auto every_metadata_store() {
-  return ::testing::Values(
-      MetadataFactory{"rocks",
-                      [](const std::filesystem::path& dir) -> std::unique_ptr<MetadataStore> {
-                        auto store = RocksMetadataStore::open_at(dir, nullptr);
-                        return store ? std::move(*store) : nullptr;
-                      }},
-      MetadataFactory{"memory", [](const std::filesystem::path&) -> std::unique_ptr<MetadataStore> {
-                        return std::make_unique<MemoryMetadataStore>();
-                      }});
+  std::vector<MetadataFactory> all{
+      {"rocks",
+       [](const std::filesystem::path& dir) -> std::unique_ptr<MetadataStore> {
+         auto store = RocksMetadataStore::open_at(dir, nullptr);
+         return store ? std::move(*store) : nullptr;
+       }},
+      {"memory", [](const std::filesystem::path&) -> std::unique_ptr<MetadataStore> {
+         return std::make_unique<MemoryMetadataStore>();
+       }}};
+  all.insert(all.end(), added_metadata_stores().begin(), added_metadata_stores().end());
+  return ::testing::ValuesIn(all);
 }
 
 inline std::string store_name(const ::testing::TestParamInfo<MetadataFactory>& info) {

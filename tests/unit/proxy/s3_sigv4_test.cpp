@@ -102,17 +102,49 @@ TEST(SigV4, AmzDateIsUtcBasicFormat) {
   EXPECT_EQ(amz_date(std::chrono::system_clock::from_time_t(1369353600)), "20130524T000000Z");
 }
 
-TEST(S3Xml, ExtractsValuesAndDecodesEntities) {
-  const std::string xml =
-      "<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code>"
-      "<Message>a &amp; b &lt;c&gt; &#65;</Message><KeyCount>3</KeyCount><Key>k1</Key></Error>";
-  EXPECT_EQ(xml_value(xml, "Code"), "SignatureDoesNotMatch");
-  EXPECT_EQ(xml_value(xml, "Message"), "a & b <c> A");
-  EXPECT_EQ(xml_value(xml, "Key"), "k1");  // not confused with <KeyCount>
-  EXPECT_EQ(xml_value(xml, "Missing"), "");
-  EXPECT_EQ(xml_values("<L><C><K>a</K></C><C><K>b</K></C></L>", "C").size(), 2u);
+TEST(S3Xml, ReadsElementsByPathAndDecodesEntities) {
+  const XmlDocument error(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code>"
+      "<Message>a &amp; b &lt;c&gt; &#65;&#x42;</Message><KeyCount>3</KeyCount><Key>k1</Key></Error>");
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(error.root_name(), "Error");
+  EXPECT_EQ(error.text("Error/Code"), "SignatureDoesNotMatch");
+  EXPECT_EQ(error.text("Error/Message"), "a & b <c> AB");
+  EXPECT_EQ(error.text("Error/Key"), "k1");  // not confused with <KeyCount>
+  EXPECT_EQ(error.text("Error/Missing"), "");
+  EXPECT_EQ(error.text("Code"), "");  // paths start at the root element
+}
+
+TEST(S3Xml, ListingRowsFollowTheirElementsAndNamespacesDoNotMatter) {
+  const XmlDocument listing(
+      "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>b</Name>"
+      "<Contents><Key>a%2Fb</Key><Size>3</Size></Contents><IsTruncated>false</IsTruncated>"
+      "<Contents><Key>c</Key><ETag>&quot;e&quot;</ETag></Contents>"
+      "<CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes></ListBucketResult>");
+  auto rows = listing.each("ListBucketResult/Contents", {"Key", "Size", "ETag"});
+  ASSERT_EQ(rows.size(), 2u);  // not stopped by the <IsTruncated> between them
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"a%2Fb", "3", ""}));
+  EXPECT_EQ(rows[1], (std::vector<std::string>{"c", "", "\"e\""}));
+  EXPECT_EQ(listing.each("ListBucketResult/CommonPrefixes", {"Prefix"}).size(), 1u);
+  EXPECT_TRUE(listing.each("ListBucketResult/Nothing", {"Key"}).empty());
   EXPECT_EQ(url_decode("tags%2Fdocker.io%2Fa%3Ab"), "tags/docker.io/a:b");
-  EXPECT_EQ(xml_escape("a<&>\""), "a&lt;&amp;&gt;&quot;");
+}
+
+TEST(S3Xml, MalformedOrHostileBodiesReadAsEmpty) {
+  for (const char* body : {"", "not xml", "<Error><Code>x</Code>", "<a></b>",
+                           "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><Error><Code>&e;</Code></Error>"}) {
+    const XmlDocument doc(body);
+    EXPECT_EQ(doc.text("Error/Code").find("root:"), std::string::npos) << body;
+    if (!doc.ok()) EXPECT_EQ(doc.root_name(), "") << body;
+  }
+  EXPECT_FALSE(XmlDocument("<Error><Code>x</Code>").ok());
+}
+
+TEST(S3Xml, CompleteMultipartBodyQuotesAndEscapesEtags) {
+  EXPECT_EQ(complete_multipart_xml({"abc", "d<&>"}),
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"abc\"</ETag></Part>"
+            "<Part><PartNumber>2</PartNumber><ETag>\"d&lt;&amp;&gt;\"</ETag></Part>"
+            "</CompleteMultipartUpload>");
 }
 
 }  // namespace
