@@ -56,17 +56,19 @@ class LoopbackHttpServer {
   ~LoopbackHttpServer() {
     stopping_ = true;
     boost::system::error_code ignored;
-    // A blocking accept() is woken by shutdown(2), not by close(2).
+    // A blocking accept() is woken by shutdown(2), not by close(2). Sockets are only shut down
+    // (a read of the descriptor) while other threads use them, and closed once those are joined.
     ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
-    acceptor_.close(ignored);
     if (accepter_.joinable()) accepter_.join();
+    acceptor_.close(ignored);
     std::vector<std::thread> threads;
     {
       std::lock_guard lock(mutex_);
-      for (auto& socket : sockets_) socket->shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+      for (auto& socket : sockets_) ::shutdown(socket->native_handle(), SHUT_RDWR);
       threads.swap(threads_);
     }
     for (auto& t : threads) t.join();
+    for (auto& socket : sockets_) socket->close(ignored);
   }
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
@@ -119,7 +121,7 @@ class LoopbackHttpServer {
       boost::asio::write(socket, boost::asio::buffer(out), ec);
       --active_;
       if (ec || (answer.cut_after && !is_head)) {
-        socket.close(ec);  // a broken transfer
+        ::shutdown(socket.native_handle(), SHUT_RDWR);  // a broken transfer (closed at exit)
         return;
       }
     }
