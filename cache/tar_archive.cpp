@@ -1,309 +1,424 @@
 #include "cache/tar_archive.hpp"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cstring>
+#include <cerrno>
 #include <system_error>
-#include <fstream>
-#include <optional>
 
 namespace regmirror::cache {
 namespace {
 
-constexpr std::size_t kBlock = 512;
-constexpr std::uint64_t kMaxOctalSize = 077777777777ULL;  // 11 octal digits
+namespace fs = std::filesystem;
 
-struct Header {
-  std::array<char, kBlock> bytes{};
+// Read and write unit: file contents move through buffers of this size (libarchive's read-ahead
+// and write blocks, our copy buffer), whatever the entry's size.
+constexpr std::size_t kChunk = std::size_t{1} << 20;
+constexpr std::size_t kBlock = 512;  // tar's record size: headers, padding, end-of-archive marker
+
+std::string errno_text(int error) { return std::generic_category().message(error); }
+
+std::string archive_text(archive* handle) {
+  const char* text = archive_error_string(handle);
+  return text != nullptr && *text != '\0' ? text : "unknown libarchive error";
+}
+
+// An entry name fit for a one-line message: a hostile archive's names may hold control bytes.
+std::string printable(std::string_view name) {
+  static constexpr std::array<char, 17> kHex{"0123456789abcdef"};
+  std::string out;
+  out.reserve(name.size());
+  for (char c : name) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+struct ReadDeleter {
+  void operator()(archive* handle) const { archive_read_free(handle); }
+};
+struct EntryDeleter {
+  void operator()(archive_entry* entry) const { archive_entry_free(entry); }
 };
 
-void put_octal(char* field, std::size_t width, std::uint64_t value) {
-  // width - 1 digits and a NUL terminator
-  std::string text(width - 1, '0');
-  for (std::size_t i = width - 1; i-- > 0 && value > 0;) {
-    text[i] = static_cast<char>('0' + (value & 7));
-    value >>= 3;
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
   }
-  std::memcpy(field, text.data(), width - 1);
-  field[width - 1] = '\0';
-}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  // Closes now, reporting what close(2) says (errno on failure).
+  bool close() {
+    int fd = fd_;
+    fd_ = -1;
+    return ::close(fd) == 0;
+  }
 
-unsigned checksum_of(const Header& header) {
-  unsigned sum = 0;
-  for (std::size_t i = 0; i < kBlock; ++i) {
-    bool in_checksum_field = i >= 148 && i < 156;
-    sum += in_checksum_field ? ' ' : static_cast<unsigned char>(header.bytes[i]);
-  }
-  return sum;
-}
+ private:
+  int fd_;
+};
 
-// Octal (space/NUL terminated) or GNU base-256. nullopt for garbage.
-std::optional<std::uint64_t> parse_number(const char* field, std::size_t width) {
-  auto first = static_cast<unsigned char>(field[0]);
-  if (first & 0x80) {
-    std::uint64_t value = first & 0x7f;
-    for (std::size_t i = 1; i < width; ++i) {
-      if (value >> 56) return std::nullopt;
-      value = (value << 8) | static_cast<unsigned char>(field[i]);
-    }
-    return value;
-  }
-  std::uint64_t value = 0;
-  std::size_t i = 0;
-  while (i < width && field[i] == ' ') ++i;
-  bool any = false;
-  for (; i < width && field[i] >= '0' && field[i] <= '7'; ++i) {
-    value = (value << 3) | static_cast<std::uint64_t>(field[i] - '0');
-    any = true;
-  }
-  for (; i < width; ++i) {
-    if (field[i] != ' ' && field[i] != '\0') return std::nullopt;
-  }
-  if (!any) return std::nullopt;
-  return value;
-}
-
-std::string field_string(const char* field, std::size_t width) {
-  return std::string(field, strnlen(field, width));
-}
-
-bool safe_name(const std::string& name) {
-  if (name.empty() || name.front() == '/') return false;
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    auto slash = name.find('/', start);
-    auto part = name.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    if (part == "..") return false;
-    if (slash == std::string::npos) break;
-    start = slash + 1;
+bool write_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    auto n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<std::size_t>(n);
   }
   return true;
 }
 
+// Relative, no empty name, no leading '/', no ".." component.
+bool safe_name(const std::string& name) {
+  if (name.empty() || name.front() == '/') return false;
+  std::size_t start = 0;
+  while (true) {
+    auto slash = name.find('/', start);
+    auto part = std::string_view(name).substr(
+        start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (part == "..") return false;
+    if (slash == std::string::npos) return true;
+    start = slash + 1;
+  }
+}
+
+// What an entry that is neither a regular file nor a directory is, for the message.
+std::string kind_of(archive_entry* entry) {
+  if (const char* target = archive_entry_hardlink(entry); target != nullptr) {
+    return "a hard link to '" + printable(target) + "'";
+  }
+  switch (archive_entry_filetype(entry)) {
+    case AE_IFLNK: {
+      const char* target = archive_entry_symlink(entry);
+      return "a symbolic link to '" + printable(target != nullptr ? target : "") + "'";
+    }
+    case AE_IFCHR:
+      return "a character device";
+    case AE_IFBLK:
+      return "a block device";
+    case AE_IFIFO:
+      return "a fifo";
+    case AE_IFSOCK:
+      return "a socket";
+    default:
+      return "of an unknown type";
+  }
+}
+
+// libarchive ends an archive quietly both at an end-of-archive marker and at a plain end of file
+// on a 512-byte boundary (some writers omit the marker). Only the first is a whole bundle.
+bool end_marker_at(int fd, std::uint64_t offset) {
+  std::array<char, kBlock> block{};
+  std::size_t got = 0;
+  while (got < block.size()) {
+    auto n = ::pread(fd, block.data() + got, block.size() - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    got += static_cast<std::size_t>(n);
+  }
+  return std::all_of(block.begin(), block.end(), [](char c) { return c == 0; });
+}
+
+// The message for a failed archive_read_next_header. libarchive says "Truncated tar archive"
+// for a short header block, nothing at all when an extended header's body is cut off, and
+// "Damaged tar archive" for a bad checksum (ARCHIVE_RETRY at the top level) or an extended
+// header that reaches the end of the file instead of its entry.
+std::string header_error(archive* handle, int status, const std::string& previous,
+                         std::uint64_t archive_size) {
+  const char* raw = archive_error_string(handle);
+  std::string text = raw != nullptr ? raw : "";
+  auto consumed = archive_filter_bytes(handle, 0);
+  bool at_end = consumed >= 0 && static_cast<std::uint64_t>(consumed) >= archive_size;
+  if (text.empty() || text.starts_with("Truncated") || (text == "Damaged tar archive" && at_end)) {
+    return "truncated bundle: archive ends inside the header of the entry after " + previous;
+  }
+  if (status == ARCHIVE_RETRY || text == "Damaged tar archive") {
+    return "corrupt bundle: damaged tar header after entry " + previous +
+           " (header checksum mismatch)";
+  }
+  return "corrupt bundle: bad tar header after entry " + previous + ": " + printable(text);
+}
+
+// Copies the current entry's data to `target`; `size` is what its header promised.
+std::string extract_file(archive* handle, const fs::path& target, const std::string& name,
+                         std::uint64_t size) {
+  Fd out(::open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (out.get() < 0) return "cannot create " + target.string() + ": " + errno_text(errno);
+  std::uint64_t written = 0;
+  while (true) {
+    const void* block = nullptr;
+    std::size_t length = 0;
+    la_int64_t offset = 0;
+    int status = archive_read_data_block(handle, &block, &length, &offset);
+    if (status == ARCHIVE_EOF) break;
+    if (status != ARCHIVE_OK) {
+      auto text = archive_text(handle);
+      return (text.starts_with("Truncated") ? "truncated bundle: archive ends inside entry "
+                                            : "corrupt bundle: reading entry ") +
+             printable(name) + ": " + text;
+    }
+    // Sparse entries are refused before this; a gap would mean one slipped through.
+    if (offset < 0 || static_cast<std::uint64_t>(offset) != written) {
+      return "corrupt bundle: entry " + printable(name) + " has holes (sparse files are refused)";
+    }
+    if (!write_all(out.get(), static_cast<const char*>(block), length)) {
+      return "writing " + target.string() + ": " + errno_text(errno);
+    }
+    written += length;
+  }
+  if (written != size) {
+    return "corrupt bundle: entry " + printable(name) + " holds " + std::to_string(written) +
+           " bytes, its header says " + std::to_string(size);
+  }
+  if (!out.close()) return "writing " + target.string() + ": " + errno_text(errno);
+  return {};
+}
+
 }  // namespace
 
-TarWriter::~TarWriter() {
-  if (file_ != nullptr) std::fclose(file_);
-}
+struct TarWriter::State {
+  archive* handle = nullptr;
+  int fd = -1;
+  fs::path path;
+  std::vector<char> buffer;  // add_file's copy buffer, kChunk bytes once used
 
-std::string TarWriter::open(const std::filesystem::path& path) {
-  path_ = path;
-  file_ = std::fopen(path.c_str(), "wb");
-  if (file_ == nullptr) {
-    return "cannot create " + path.string() + ": " + std::generic_category().message(errno);
-  }
-  return {};
-}
-
-std::string TarWriter::write_raw(const void* data, std::size_t size) {
-  if (file_ == nullptr) return "archive not open";
-  if (std::fwrite(data, 1, size, file_) != size) {
-    return "writing " + path_.string() + ": " + std::generic_category().message(errno);
-  }
-  return {};
-}
-
-std::string TarWriter::pad(std::uint64_t size) {
-  static const std::array<char, kBlock> kZeros{};
-  auto rest = size % kBlock;
-  if (rest == 0) return {};
-  return write_raw(kZeros.data(), kBlock - rest);
-}
-
-std::string TarWriter::write_header(const std::string& name, std::uint64_t size, char type) {
-  Header header;
-  auto& b = header.bytes;
-  // ustar splits long names at a '/' into prefix (155) and name (100).
-  std::string prefix;
-  std::string base = name;
-  if (base.size() > 100) {
-    auto split = name.rfind('/', 155);
-    while (split != std::string::npos && name.size() - split - 1 > 100) split = std::string::npos;
-    if (split == std::string::npos || split == 0) return "name too long for a tar entry: " + name;
-    prefix = name.substr(0, split);
-    base = name.substr(split + 1);
-  }
-  std::memcpy(b.data(), base.data(), base.size());
-  put_octal(b.data() + 100, 8, type == '5' ? 0755 : 0644);
-  put_octal(b.data() + 108, 8, 0);
-  put_octal(b.data() + 116, 8, 0);
-  if (size <= kMaxOctalSize) {
-    put_octal(b.data() + 124, 12, size);
-  } else {
-    b[124] = static_cast<char>(0x80);
-    for (int i = 11; i >= 1; --i) {
-      b[124 + i] = static_cast<char>(size & 0xff);
-      size >>= 8;
+  State() = default;
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  ~State() {
+    if (handle != nullptr) {
+      // Freeing an open archive would write the end-of-archive marker and make an unfinished
+      // bundle look whole; marked failed, it is dropped as it stands.
+      archive_write_fail(handle);
+      archive_write_free(handle);
     }
+    if (fd >= 0) ::close(fd);
   }
-  put_octal(b.data() + 136, 12, 0);  // mtime 0: bundles of the same content are identical
-  b[156] = type;
-  std::memcpy(b.data() + 257, "ustar", 6);
-  std::memcpy(b.data() + 263, "00", 2);
-  std::memcpy(b.data() + 345, prefix.data(), prefix.size());
-  auto sum = checksum_of(header);
-  put_octal(b.data() + 148, 7, sum);
-  b[155] = ' ';
-  return write_raw(b.data(), kBlock);
+};
+
+TarWriter::TarWriter() = default;
+TarWriter::~TarWriter() = default;
+
+std::string TarWriter::open(const fs::path& path) {
+  state_.reset();
+  auto state = std::make_unique<State>();
+  state->path = path;
+  state->fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (state->fd < 0) return "cannot create " + path.string() + ": " + errno_text(errno);
+  state->handle = archive_write_new();
+  if (state->handle == nullptr) return "cannot create " + path.string() + ": out of memory";
+  // Whole 1 MiB writes to the file, and no padding of the last one beyond tar's own records.
+  if (archive_write_set_format_pax_restricted(state->handle) != ARCHIVE_OK ||
+      archive_write_set_bytes_per_block(state->handle, static_cast<int>(kChunk)) != ARCHIVE_OK ||
+      archive_write_set_bytes_in_last_block(state->handle, 1) != ARCHIVE_OK ||
+      archive_write_open_fd(state->handle, state->fd) != ARCHIVE_OK) {
+    return "cannot create " + path.string() + ": " + archive_text(state->handle);
+  }
+  state_ = std::move(state);
+  return {};
+}
+
+std::string TarWriter::write_header(const std::string& name, bool directory, std::uint64_t size) {
+  if (state_ == nullptr) return "archive not open";
+  std::unique_ptr<archive_entry, EntryDeleter> entry(archive_entry_new());
+  if (entry == nullptr) return "writing " + state_->path.string() + ": out of memory";
+  archive_entry_copy_pathname(entry.get(), name.c_str());
+  archive_entry_set_filetype(entry.get(), directory ? AE_IFDIR : AE_IFREG);
+  archive_entry_set_perm(entry.get(), directory ? 0755 : 0644);
+  archive_entry_set_size(entry.get(), static_cast<la_int64_t>(size));
+  archive_entry_set_mtime(entry.get(), 0, 0);  // bundles of the same content are identical
+  // A warning means libarchive had to change something (a name it could not encode): refused,
+  // so a bundle never holds other names than the ones asked for.
+  if (archive_write_header(state_->handle, entry.get()) != ARCHIVE_OK) {
+    return "writing " + state_->path.string() + ": entry " + printable(name) + ": " +
+           archive_text(state_->handle);
+  }
+  return {};
+}
+
+std::string TarWriter::write_data(const std::string& name, const char* data, std::size_t size) {
+  auto written = archive_write_data(state_->handle, data, size);
+  if (written < 0 || static_cast<std::size_t>(written) != size) {
+    return "writing " + state_->path.string() + ": entry " + printable(name) + ": " +
+           archive_text(state_->handle);
+  }
+  return {};
 }
 
 std::string TarWriter::add_directory(const std::string& name) {
-  auto dir = name.ends_with('/') ? name : name + "/";
-  return write_header(dir, 0, '5');
+  return write_header(name.ends_with('/') ? name : name + "/", true, 0);
 }
 
 std::string TarWriter::add_bytes(const std::string& name, std::string_view data) {
-  if (auto error = write_header(name, data.size(), '0'); !error.empty()) return error;
-  if (auto error = write_raw(data.data(), data.size()); !error.empty()) return error;
-  return pad(data.size());
+  if (auto error = write_header(name, false, data.size()); !error.empty()) return error;
+  if (data.empty()) return {};
+  return write_data(name, data.data(), data.size());
 }
 
-std::string TarWriter::add_file(const std::string& name, const std::filesystem::path& source) {
-  std::FILE* in = std::fopen(source.c_str(), "rb");
-  if (in == nullptr) {
-    return "cannot read " + source.string() + ": " + std::generic_category().message(errno);
-  }
-  std::error_code ec;
-  auto size = std::filesystem::file_size(source, ec);
-  if (ec) {
-    std::fclose(in);
-    return "cannot stat " + source.string() + ": " + ec.message();
-  }
-  auto error = write_header(name, size, '0');
-  std::vector<char> buffer(1 << 20);
+std::string TarWriter::add_file(const std::string& name, const fs::path& source) {
+  if (state_ == nullptr) return "archive not open";
+  Fd in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return "cannot read " + source.string() + ": " + errno_text(errno);
+  struct stat info {};
+  if (::fstat(in.get(), &info) != 0)
+    return "cannot stat " + source.string() + ": " + errno_text(errno);
+  if (!S_ISREG(info.st_mode)) return "cannot archive " + source.string() + ": not a regular file";
+  auto size = static_cast<std::uint64_t>(info.st_size);
+  if (auto error = write_header(name, false, size); !error.empty()) return error;
+  ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  auto& buffer = state_->buffer;
+  buffer.resize(kChunk);
   std::uint64_t copied = 0;
-  while (error.empty() && copied < size) {
-    auto n = std::fread(buffer.data(), 1, buffer.size(), in);
-    if (n == 0) {
-      error = "reading " + source.string() + ": file shrank while archiving";
-      break;
+  while (copied < size) {
+    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - copied));
+    auto n = ::read(in.get(), buffer.data(), want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return "reading " + source.string() + ": " + errno_text(errno);
+    if (n == 0) return "reading " + source.string() + ": file shrank while archiving";
+    if (auto error = write_data(name, buffer.data(), static_cast<std::size_t>(n)); !error.empty()) {
+      return error;
     }
-    n = static_cast<std::size_t>(std::min<std::uint64_t>(n, size - copied));
-    error = write_raw(buffer.data(), n);
-    copied += n;
+    copied += static_cast<std::uint64_t>(n);
   }
-  std::fclose(in);
-  if (!error.empty()) return error;
-  return pad(size);
-}
-
-std::string TarWriter::finish() {
-  static const std::array<char, 2 * kBlock> kTrailer{};
-  if (auto error = write_raw(kTrailer.data(), kTrailer.size()); !error.empty()) return error;
-  if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0) {
-    return "writing " + path_.string() + ": " + std::generic_category().message(errno);
-  }
-  if (std::fclose(file_) != 0) {
-    file_ = nullptr;
-    return "closing " + path_.string() + ": " + std::generic_category().message(errno);
-  }
-  file_ = nullptr;
   return {};
 }
 
-std::string extract_tar(const std::filesystem::path& archive,
-                        const std::filesystem::path& destination, std::vector<TarEntry>* entries) {
-  std::ifstream in(archive, std::ios::binary);
-  if (!in) return "cannot open " + archive.string();
-  std::string previous = "(start of archive)";
-  std::string long_name;  // from a pax 'x' or GNU 'L' entry, for the next header
-  std::vector<char> buffer(1 << 20);
-  while (true) {
-    Header header;
-    in.read(header.bytes.data(), kBlock);
-    if (in.gcount() != static_cast<std::streamsize>(kBlock)) {
-      return "truncated bundle: archive ends after entry " + previous +
-             " without an end-of-archive marker";
-    }
-    bool all_zero =
-        std::all_of(header.bytes.begin(), header.bytes.end(), [](char c) { return c == 0; });
-    if (all_zero) return {};  // end of archive (the second zero block is optional to readers)
-    auto stored_sum = parse_number(header.bytes.data() + 148, 8);
-    if (!stored_sum || *stored_sum != checksum_of(header)) {
-      return "corrupt bundle: bad tar header checksum after entry " + previous;
-    }
-    auto size = parse_number(header.bytes.data() + 124, 12);
-    if (!size) return "corrupt bundle: bad size field after entry " + previous;
-    char type = header.bytes[156];
-    std::string name = field_string(header.bytes.data(), 100);
-    if (std::memcmp(header.bytes.data() + 257, "ustar", 5) == 0) {
-      auto prefix = field_string(header.bytes.data() + 345, 155);
-      if (!prefix.empty()) name = prefix + "/" + name;
-    }
-    if (!long_name.empty()) {
-      name = long_name;
-      long_name.clear();
-    }
-    while (name.starts_with("./")) name = name.substr(2);
-    auto data_blocks = (*size + kBlock - 1) / kBlock * kBlock;
+std::string TarWriter::finish() {
+  if (state_ == nullptr) return "archive not open";
+  auto state = std::move(state_);
+  const auto where = state->path.string();
+  // Pads the last entry, writes the end-of-archive marker and flushes libarchive's block.
+  if (archive_write_close(state->handle) != ARCHIVE_OK) {
+    return "writing " + where + ": " + archive_text(state->handle);
+  }
+  archive_write_free(state->handle);
+  state->handle = nullptr;
+  if (::fsync(state->fd) != 0) return "writing " + where + ": " + errno_text(errno);
+  int fd = state->fd;
+  state->fd = -1;
+  if (::close(fd) != 0) return "closing " + where + ": " + errno_text(errno);
+  return {};
+}
 
-    if (type == 'x' || type == 'L' || type == 'g') {
-      if (*size > (1 << 20))
-        return "corrupt bundle: oversized extended header after entry " + previous;
-      std::string extended(data_blocks, '\0');
-      in.read(extended.data(), static_cast<std::streamsize>(data_blocks));
-      if (in.gcount() != static_cast<std::streamsize>(data_blocks)) {
-        return "truncated bundle: archive ends inside an extended header after entry " + previous;
-      }
-      extended.resize(*size);
-      if (type == 'L') {
-        long_name = extended.substr(0, extended.find('\0'));
-      } else if (type == 'x') {
-        // records: "<len> key=value\n"
-        std::size_t pos = 0;
-        while (pos < extended.size()) {
-          auto space = extended.find(' ', pos);
-          if (space == std::string::npos) break;
-          auto length = std::strtoull(extended.c_str() + pos, nullptr, 10);
-          if (length == 0 || pos + length > extended.size()) break;
-          auto record = extended.substr(space + 1, pos + length - space - 2);
-          if (record.starts_with("path=")) long_name = record.substr(5);
-          pos += length;
-        }
-      }
-      continue;
+std::string extract_tar(const fs::path& archive_path, const fs::path& destination,
+                        std::vector<TarEntry>* entries) {
+  Fd in(::open(archive_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return "cannot open " + archive_path.string() + ": " + errno_text(errno);
+  struct stat info {};
+  if (::fstat(in.get(), &info) != 0) {
+    return "cannot stat " + archive_path.string() + ": " + errno_text(errno);
+  }
+  const auto archive_size = static_cast<std::uint64_t>(info.st_size);
+  std::unique_ptr<archive, ReadDeleter> reader(archive_read_new());
+  if (reader == nullptr) return "reading " + archive_path.string() + ": out of memory";
+  archive* handle = reader.get();
+  // Tar only (ustar, pax, GNU, v7), no compression filters: a bundle is a plain tarball.
+  if (archive_read_support_format_tar(handle) != ARCHIVE_OK) {
+    return "reading " + archive_path.string() + ": " + archive_text(handle);
+  }
+  // Opening reads the first header to recognise the format; libarchive's errno for "not this
+  // format" differs between platforms, its message does not.
+  if (archive_read_open_fd(handle, in.get(), kChunk) != ARCHIVE_OK) {
+    if (archive_text(handle) != "Unrecognized archive format") {
+      return "reading " + archive_path.string() + ": " + archive_text(handle);
     }
-    while (name.ends_with('/') && type == '5') name.pop_back();
-    if (!safe_name(name)) return "corrupt bundle: unsafe entry name '" + name + "'";
-    auto target = destination / name;
-    if (type == '5') {
+    if (archive_size == 0) return "truncated bundle: the archive is empty";
+    if (archive_size < kBlock) {
+      return "truncated bundle: archive ends inside its first header (" +
+             std::to_string(archive_size) + " bytes)";
+    }
+    return "corrupt bundle: not a tar archive (the first header is damaged: header checksum "
+           "mismatch or not a tar header)";
+  }
+
+  std::string previous = "(start of archive)";
+  std::uint64_t next_header = 0;  // where the header after the last entry's data must start
+  while (true) {
+    archive_entry* entry = nullptr;
+    int status = archive_read_next_header(handle, &entry);
+    if (status == ARCHIVE_EOF) {
+      if (!end_marker_at(in.get(), next_header)) {
+        return "truncated bundle: archive ends after entry " + previous +
+               " without an end-of-archive marker";
+      }
+      return {};
+    }
+    // A warning is something libarchive could not represent (a name it could not convert, a
+    // malformed extended attribute): refused like any other damage.
+    if (status != ARCHIVE_OK) return header_error(handle, status, previous, archive_size);
+    const auto data_start = static_cast<std::uint64_t>(archive_filter_bytes(handle, 0));
+
+    const char* raw_name = archive_entry_pathname(entry);
+    if (raw_name == nullptr) {
+      return "corrupt bundle: the entry after " + previous + " has a name that cannot be read";
+    }
+    std::string name = raw_name;
+    while (name.starts_with("./")) name.erase(0, 2);
+    const bool directory =
+        archive_entry_filetype(entry) == AE_IFDIR && archive_entry_hardlink(entry) == nullptr;
+    if (directory) {
+      while (name.ends_with('/')) name.pop_back();
+    }
+    if (directory && (name.empty() || name == ".")) {
+      // "./", as `tar -C layout -cf bundle.tar .` writes first: the destination itself.
+    } else if (!safe_name(name)) {
+      return "corrupt bundle: unsafe entry name '" + printable(name) +
+             "' (absolute or with '..': it would land outside the destination)";
+    } else if (directory) {
+      auto target = destination / name;
       std::error_code ec;
-      std::filesystem::create_directories(target, ec);
+      fs::create_directories(target, ec);
       if (ec) return "cannot create " + target.string() + ": " + ec.message();
       if (entries != nullptr) entries->push_back({name, true, 0});
-      previous = name;
-      continue;
-    }
-    if (type != '0' && type != '\0') {
-      return "unsupported tar entry type '" + std::string(1, type) + "' for " + name;
-    }
-    std::error_code ec;
-    std::filesystem::create_directories(target.parent_path(), ec);
-    if (ec) return "cannot create " + target.parent_path().string() + ": " + ec.message();
-    std::ofstream out(target, std::ios::binary | std::ios::trunc);
-    if (!out) return "cannot create " + target.string();
-    std::uint64_t remaining = data_blocks;
-    std::uint64_t content_left = *size;
-    while (remaining > 0) {
-      auto want = static_cast<std::streamsize>(std::min<std::uint64_t>(remaining, buffer.size()));
-      in.read(buffer.data(), want);
-      auto got = in.gcount();
-      auto keep = static_cast<std::streamsize>(
-          std::min<std::uint64_t>(content_left, static_cast<std::uint64_t>(got)));
-      out.write(buffer.data(), keep);
-      content_left -= static_cast<std::uint64_t>(keep);
-      remaining -= static_cast<std::uint64_t>(got);
-      if (got != want) {
-        return "truncated bundle: archive ends inside entry " + name + " (" +
-               std::to_string(*size - content_left) + " of " + std::to_string(*size) + " bytes)";
+      previous = printable(name);
+    } else if (archive_entry_filetype(entry) != AE_IFREG ||
+               archive_entry_hardlink(entry) != nullptr) {
+      return "corrupt bundle: entry " + printable(name) + " is " + kind_of(entry) +
+             "; a bundle may hold only regular files and directories";
+    } else if (archive_entry_sparse_count(entry) > 0) {
+      return "corrupt bundle: entry " + printable(name) +
+             " is a sparse file; a bundle may hold only plain regular files and directories";
+    } else {
+      const auto size = static_cast<std::uint64_t>(archive_entry_size(entry));
+      // The data and its padding to the next 512-byte record must all be there.
+      const auto present = archive_size - std::min(data_start, archive_size);
+      if (size > present) {
+        return "truncated bundle: archive ends inside entry " + printable(name) + " (" +
+               std::to_string(present) + " of " + std::to_string(size) + " bytes)";
       }
+      if ((size + kBlock - 1) / kBlock * kBlock > present) {
+        return "truncated bundle: archive ends inside the padding after entry " + printable(name);
+      }
+      auto target = destination / name;
+      std::error_code ec;
+      fs::create_directories(target.parent_path(), ec);
+      if (ec) return "cannot create " + target.parent_path().string() + ": " + ec.message();
+      if (auto error = extract_file(handle, target, name, size); !error.empty()) return error;
+      if (entries != nullptr) entries->push_back({name, false, size});
+      previous = printable(name);
     }
-    if (!out.flush()) return "writing " + target.string() + " failed";
-    if (entries != nullptr) entries->push_back({name, false, *size});
-    previous = name;
+    // Past the rest of the entry (a directory's body, if any) and its padding.
+    if (archive_read_data_skip(handle) != ARCHIVE_OK) {
+      return "truncated bundle: archive ends inside entry " + printable(name) + ": " +
+             archive_text(handle);
+    }
+    next_header = static_cast<std::uint64_t>(archive_filter_bytes(handle, 0));
   }
 }
 

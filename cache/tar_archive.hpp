@@ -1,15 +1,23 @@
 #pragma once
-// POSIX ustar archives, just enough for offline bundles (OCI image layouts): regular files and
-// directories, names up to 255 bytes (prefix + name), sizes beyond 8 GiB in base-256.
-// Reading is strict: every header checksum is verified, a name that would escape the target
-// directory is refused, and an archive that ends before its end-of-archive marker is reported
-// as truncated, naming the entry it was in.
+// Tar archives for offline bundles (OCI image layouts), written and read with libarchive.
 //
-// Errors are returned as one-line messages (empty string = success).
+// Writing: restricted pax, i.e. plain ustar headers plus a pax extended header only for what
+// ustar cannot hold (names over 100 bytes, sizes of 8 GiB and more), so GNU tar, skopeo and
+// Python's tarfile all read it. Every entry has mtime 0, uid/gid 0 and fixed modes: bundles of
+// the same content are byte-identical. File contents are streamed in fixed-size chunks.
+//
+// Reading: ustar, pax and GNU tar. Strict: only regular files and directories (symlinks, hard
+// links, devices, fifos, sockets and sparse files are refused), a name that would escape the
+// target directory is refused, an archive that ends before its end-of-archive marker is reported
+// as truncated naming the entry it was in, and a damaged header is reported as corrupt naming
+// the entry before it. Contents are streamed to disk in chunks: memory does not grow with the
+// size of an entry.
+//
+// Errors are returned as one-line messages (empty string = success); they name the entry and
+// the reason, and callers add which archive.
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
-#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,7 +26,9 @@ namespace regmirror::cache {
 
 class TarWriter {
  public:
-  TarWriter() = default;
+  TarWriter();
+  // Without finish(), the file is closed as it is: it has no end-of-archive marker and reads
+  // as truncated.
   ~TarWriter();
   TarWriter(const TarWriter&) = delete;
   TarWriter& operator=(const TarWriter&) = delete;
@@ -27,27 +37,30 @@ class TarWriter {
   std::string open(const std::filesystem::path& path);
   std::string add_directory(const std::string& name);
   std::string add_bytes(const std::string& name, std::string_view data);
+  // Streams `source` in fixed-size chunks; fails if it shrinks while being copied (bytes past
+  // its size when the entry was started are not copied).
   std::string add_file(const std::string& name, const std::filesystem::path& source);
-  // Writes the end-of-archive marker and makes the file durable. Required: an unfinished
+  // Writes the end-of-archive marker, then fsyncs and closes the file. Required: an unfinished
   // archive reads as truncated.
   std::string finish();
 
  private:
-  std::string write_header(const std::string& name, std::uint64_t size, char type);
-  std::string write_raw(const void* data, std::size_t size);
-  std::string pad(std::uint64_t size);
-  std::FILE* file_ = nullptr;
-  std::filesystem::path path_;
+  struct State;  // the libarchive handle and the file; libarchive stays inside cache/
+  std::string write_header(const std::string& name, bool directory, std::uint64_t size);
+  std::string write_data(const std::string& name, const char* data, std::size_t size);
+  std::unique_ptr<State> state_;
 };
 
 struct TarEntry {
-  std::string name;  // relative, '/'-separated, no "..", no leading '/'
+  std::string name;  // relative, '/'-separated, no "..", no leading '/' or "./"
   bool directory = false;
   std::uint64_t size = 0;
 };
 
 // Extracts every entry under `destination` (which must exist). Lists what it extracted in
-// `entries` when not null.
+// `entries` when not null (a "./" entry naming the destination itself is accepted, not listed).
+// A later entry of the same name replaces an earlier one. On error, what was extracted so far
+// stays: callers extract into a scratch directory they remove.
 std::string extract_tar(const std::filesystem::path& archive,
                         const std::filesystem::path& destination, std::vector<TarEntry>* entries);
 

@@ -9,7 +9,7 @@ set -euo pipefail
 run_packages=(
   cmake ninja-build g++ ccache pkg-config git ca-certificates
   libboost1.81-dev libssl-dev libcurl4-openssl-dev librocksdb-dev nlohmann-json3-dev
-  prometheus-cpp-dev libcrypt-dev libpugixml-dev
+  prometheus-cpp-dev libcrypt-dev libpugixml-dev libarchive-dev
 )
 # Everything else the tests, fuzzing, the .deb and the benchmarks use.
 test_packages=(

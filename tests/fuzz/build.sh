@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang-14 (-fsanitize=fuzzer,address,undefined) into
 # build-fuzz/ (or $1). Only the .cpp files each parser needs are compiled, not the project's
-# libraries, so a build from scratch takes about a minute on two cores; a generated ninja file
-# keeps rebuilds incremental (header dependencies included).
+# libraries (system libraries such as libarchive are linked uninstrumented), so a build from
+# scratch takes about a minute on two cores; a generated ninja file keeps rebuilds incremental
+# (header dependencies included).
 #
 #   tests/fuzz/build.sh [BUILD_DIR]      env: CXX (default clang++-14), JOBS (default 2)
 set -euo pipefail
@@ -27,6 +28,10 @@ declare -A sources=(
   [fuzz_oci_error]="proxy/registry/oci_error.cpp"
   [fuzz_tar_archive]="cache/tar_archive.cpp"
   [fuzz_manifest_references]="cache/manifest_references.cpp cache/digest.cpp"
+)
+# target: libraries besides -lcrypto (system libraries, not instrumented)
+declare -A extra_libs=(
+  [fuzz_tar_archive]="-larchive"
 )
 
 mkdir -p "$out"
@@ -61,6 +66,7 @@ ninja_file="$out/build.ninja"
     echo "build obj/$target.o: cc $root/tests/fuzz/$target.cpp"
     echo "  extra = -fsanitize=fuzzer-no-link"
     echo "build $target: link obj/$target.o$objs"
+    if [[ -n "${extra_libs[$target]:-}" ]]; then echo "  libs = \$libs ${extra_libs[$target]}"; fi
   done
   echo "default ${!sources[*]}"
 } > "$ninja_file.tmp"

@@ -7,7 +7,8 @@ pull every image with zero upstream requests (the target's upstreams are countin
 front of live registries, so any request would be both served and counted). The mirror's peak
 RSS while it takes the upload is measured and bounded. A truncated bundle and a bundle with one
 flipped byte are refused and leave the cache exactly as it was; importing twice is a no-op; an
-upload over a route's limit gets 413 with a message naming the limit.
+upload over a route's limit gets 413 with a message naming the limit. A layout packed by hand with
+GNU tar (`tar -C layout -cf bundle.tar .`, gnu and pax formats) imports too.
 
 Before the fix every layer over 1 MiB was refused by the admin API with "400 malformed request"
 (Beast's default body limit), so this import failed on the 30 MiB layer.
@@ -297,6 +298,35 @@ class TestOfflineBundle(unittest.TestCase):
             self.assertEqual(whole.digest, layer.digest)
         finally:
             target.close()
+
+    def test_6_bundles_packed_by_gnu_tar_import(self):
+        # What an operator may do by hand: `tar -C layout -cf bundle.tar .` of an OCI layout, in
+        # GNU and pax formats (entries "./", "./blobs/", ...). Before libarchive the reader
+        # refused both ("unsafe entry name ''").
+        layout = os.path.join(self.tmp, "gnu-layout")
+        image = oci_layout.build_image(layout, "1", layers=[3 * MIB], seed="bundle-gnu-tar")
+        index_path = os.path.join(layout, "index.json")
+        with open(index_path) as f:
+            index = json.load(f)
+        index["manifests"][0]["annotations"]["io.regmirror.image.ref"] = "docker.io/realistic/gnu:1"
+        with open(index_path, "w") as f:
+            json.dump(index, f)
+        target = Regmirror(BIN, {"default_registry": "docker.io", "offline": True,
+                                 "registries": {"docker.io": {"upstreams": [{"url": self.hub_counter.url}]}}})
+        try:
+            for fmt in ("gnu", "pax"):
+                bundle = os.path.join(self.tmp, f"by-{fmt}.tar")
+                proc.run(["tar", f"--format={fmt}", "-C", layout, "-cf", bundle, "."])
+                # (the second import extracts and verifies everything, then uploads nothing)
+                cp = run_cli("import", bundle, "--admin", target.admin_url, timeout=600)
+                self.assertEqual(cp.returncode, 0, f"{fmt}: {cp.stdout}{cp.stderr}")
+                os.remove(bundle)
+            st, headers, _ = target.get("/v2/realistic/gnu/manifests/1", method="HEAD",
+                                        headers={"Accept": oci_layout.MT_MANIFEST})
+            self.assertEqual((st, headers.get("docker-content-digest")), (200, image.digest))
+        finally:
+            target.close()
+            shutil.rmtree(layout)
 
 
 if __name__ == "__main__":

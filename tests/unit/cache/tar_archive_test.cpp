@@ -24,6 +24,28 @@ class TarArchiveTest : public ::testing::Test {
     text << in.rdbuf();
     return text.str();
   }
+  static void write(const fs::path& path, std::string_view bytes) {
+    fs::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  // Runs a shell command in dir_; returns its exit status, output in *output when not null.
+  int shell(const std::string& command, std::string* output = nullptr) const {
+    auto log = dir_ / "shell.log";
+    auto line = "cd '" + dir_.string() + "' && { " + command + "; } > '" + log.string() + "' 2>&1";
+    int status = std::system(line.c_str());
+    if (output != nullptr) *output = read(log);
+    return status;
+  }
+  // A small OCI-layout-shaped tree under dir_/src, with one name longer than 100 bytes.
+  std::string make_layout_tree() {
+    auto long_name = "blobs/sha256/" + std::string(120, 'c');
+    write(dir_ / "src" / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+    write(dir_ / "src" / "index.json", R"({"schemaVersion":2,"manifests":[]})");
+    write(dir_ / "src" / "blobs" / "sha256" / std::string(64, 'a'), std::string(3000, 'x'));
+    write(dir_ / "src" / long_name, "long");
+    return long_name;
+  }
   fs::path dir_;
 };
 
@@ -55,6 +77,25 @@ TEST_F(TarArchiveTest, RoundTripsFilesDirectoriesAndLongNames) {
   EXPECT_TRUE(fs::exists(dir_ / "out" / "empty"));
 }
 
+TEST_F(TarArchiveTest, NamesLongerThanUstarCanHoldRoundTripAndSystemTarReadsThem) {
+  // 100 bytes of name and 155 of prefix is all ustar has; a 200-byte last component fits
+  // neither, so this needs the pax extended header.
+  auto long_name = "blobs/" + std::string(200, 'n') + "/" + std::string(150, 'm');
+  TarWriter tar;
+  ASSERT_EQ(tar.open(dir_ / "a.tar"), "");
+  ASSERT_EQ(tar.add_bytes(long_name, "payload"), "");
+  ASSERT_EQ(tar.finish(), "");
+  std::vector<TarEntry> entries;
+  ASSERT_EQ(extract_tar(dir_ / "a.tar", dir_ / "out", &entries), "");
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].name, long_name);
+  EXPECT_EQ(entries[0].size, 7u);
+  EXPECT_EQ(read(dir_ / "out" / long_name), "payload");
+  std::string listing;
+  ASSERT_EQ(shell("tar -tf a.tar", &listing), 0) << listing;
+  EXPECT_EQ(listing, long_name + "\n");
+}
+
 TEST_F(TarArchiveTest, SystemTarReadsWhatWeWrite) {
   TarWriter tar;
   ASSERT_EQ(tar.open(dir_ / "a.tar"), "");
@@ -64,6 +105,73 @@ TEST_F(TarArchiveTest, SystemTarReadsWhatWeWrite) {
       "tar -tf " + (dir_ / "a.tar").string() + " > " + (dir_ / "list").string() + " 2>&1";
   ASSERT_EQ(std::system(command.c_str()), 0) << read(dir_ / "list");
   EXPECT_EQ(read(dir_ / "list"), "dir/file.txt\n");
+}
+
+TEST_F(TarArchiveTest, SameContentGivesTheSameBytes) {
+  for (const char* name : {"a.tar", "b.tar"}) {
+    TarWriter tar;
+    ASSERT_EQ(tar.open(dir_ / name), "");
+    ASSERT_EQ(tar.add_directory("blobs"), "");
+    ASSERT_EQ(tar.add_bytes("blobs/x", "same"), "");
+    ASSERT_EQ(tar.finish(), "");
+  }
+  EXPECT_EQ(read(dir_ / "a.tar"), read(dir_ / "b.tar"));
+}
+
+TEST_F(TarArchiveTest, GnuFormatArchiveFromSystemTarExtracts) {
+  auto long_name = make_layout_tree();  // GNU format holds it in a 'L' long-name entry
+  std::string output;
+  ASSERT_EQ(shell("tar --format=gnu -C src -cf gnu.tar .", &output), 0) << output;
+  std::vector<TarEntry> entries;
+  ASSERT_EQ(extract_tar(dir_ / "gnu.tar", dir_ / "out", &entries), "");
+  EXPECT_EQ(read(dir_ / "out" / "oci-layout"), R"({"imageLayoutVersion":"1.0.0"})");
+  EXPECT_EQ(read(dir_ / "out" / "blobs" / "sha256" / std::string(64, 'a')), std::string(3000, 'x'));
+  EXPECT_EQ(read(dir_ / "out" / long_name), "long");
+  for (const auto& entry : entries) EXPECT_FALSE(entry.name.starts_with(".")) << entry.name;
+  EXPECT_EQ(entries.size(), 6u);  // oci-layout, index.json, blobs, blobs/sha256, two blobs
+}
+
+TEST_F(TarArchiveTest, PaxFormatArchiveFromSystemTarExtracts) {
+  auto long_name = make_layout_tree();  // pax holds it in a 'x' extended header
+  std::string output;
+  ASSERT_EQ(shell("tar --format=pax -C src -cf pax.tar .", &output), 0) << output;
+  std::vector<TarEntry> entries;
+  ASSERT_EQ(extract_tar(dir_ / "pax.tar", dir_ / "out", &entries), "");
+  EXPECT_EQ(read(dir_ / "out" / "index.json"), R"({"schemaVersion":2,"manifests":[]})");
+  EXPECT_EQ(read(dir_ / "out" / "blobs" / "sha256" / std::string(64, 'a')), std::string(3000, 'x'));
+  EXPECT_EQ(read(dir_ / "out" / long_name), "long");
+  EXPECT_EQ(entries.size(), 6u);
+}
+
+TEST_F(TarArchiveTest, SymlinkEntryIsRefused) {
+  write(dir_ / "src" / "real", "data");
+  std::string output;
+  ASSERT_EQ(shell("ln -s /etc/passwd src/link && tar -C src -cf a.tar real link", &output), 0)
+      << output;
+  auto error = extract_tar(dir_ / "a.tar", dir_ / "out", nullptr);
+  EXPECT_NE(error.find("link is a symbolic link to '/etc/passwd'"), std::string::npos) << error;
+  EXPECT_NE(error.find("only regular files and directories"), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir_ / "out" / "link")));
+}
+
+TEST_F(TarArchiveTest, HardlinkEntryIsRefused) {
+  write(dir_ / "src" / "real", "data");
+  std::string output;
+  ASSERT_EQ(shell("ln src/real src/second && tar -C src -cf a.tar real second", &output), 0)
+      << output;
+  auto error = extract_tar(dir_ / "a.tar", dir_ / "out", nullptr);
+  EXPECT_NE(error.find("second is a hard link to 'real'"), std::string::npos) << error;
+  EXPECT_NE(error.find("only regular files and directories"), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "second"));
+}
+
+TEST_F(TarArchiveTest, FifoEntryIsRefused) {
+  std::string output;
+  ASSERT_EQ(shell("mkdir -p src && mkfifo src/pipe && tar -C src -cf a.tar pipe", &output), 0)
+      << output;
+  auto error = extract_tar(dir_ / "a.tar", dir_ / "out", nullptr);
+  EXPECT_NE(error.find("pipe is a fifo"), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir_ / "out" / "pipe")));
 }
 
 TEST_F(TarArchiveTest, TruncatedArchiveIsRefusedNamingTheEntry) {
@@ -83,12 +191,62 @@ TEST_F(TarArchiveTest, TruncatedArchiveIsRefusedNamingTheEntry) {
   error = extract_tar(dir_ / "cut2.tar", dir_ / "out", nullptr);
   EXPECT_NE(error.find("truncated"), std::string::npos) << error;
   EXPECT_NE(error.find("first"), std::string::npos) << error;
+  // Cut inside the second header.
+  std::ofstream(dir_ / "cut3.tar", std::ios::binary).write(full.data(), 1536 + 100);
+  error = extract_tar(dir_ / "cut3.tar", dir_ / "out", nullptr);
+  EXPECT_NE(error.find("truncated"), std::string::npos) << error;
+  EXPECT_NE(error.find("first"), std::string::npos) << error;
+}
+
+TEST_F(TarArchiveTest, TruncatedInsideAnExtendedHeaderIsRefused) {
+  TarWriter tar;
+  ASSERT_EQ(tar.open(dir_ / "a.tar"), "");
+  ASSERT_EQ(tar.add_bytes("first", "f"), "");
+  ASSERT_EQ(tar.add_bytes(std::string(300, 'p'), "long"), "");  // pax header at 1024
+  ASSERT_EQ(tar.finish(), "");
+  auto full = read(dir_ / "a.tar");
+  for (std::size_t cut : {1024 + 512 + 100, 1024 + 512 + 512}) {  // in its body; right after it
+    std::ofstream(dir_ / "cut.tar", std::ios::binary)
+        .write(full.data(), static_cast<std::streamsize>(cut));
+    auto error = extract_tar(dir_ / "cut.tar", dir_ / "out", nullptr);
+    EXPECT_NE(error.find("truncated"), std::string::npos) << cut << ": " << error;
+    EXPECT_NE(error.find("first"), std::string::npos) << cut << ": " << error;
+  }
+}
+
+TEST_F(TarArchiveTest, UnfinishedArchiveReadsAsTruncated) {
+  {
+    TarWriter tar;
+    ASSERT_EQ(tar.open(dir_ / "a.tar"), "");
+    ASSERT_EQ(tar.add_bytes("first", std::string(2 << 20, 'f')), "");  // past one write block
+    ASSERT_EQ(tar.add_bytes("second", "s"), "");
+  }  // no finish()
+  auto error = extract_tar(dir_ / "a.tar", dir_ / "out", nullptr);
+  EXPECT_NE(error.find("truncated"), std::string::npos) << error;
+}
+
+TEST_F(TarArchiveTest, GarbageIsRefusedAsNotATarArchive) {
+  std::mt19937 random(42);
+  std::string garbage(4096, '\0');
+  for (auto& c : garbage) c = static_cast<char>(random());
+  write(dir_ / "garbage.tar", garbage);
+  auto error = extract_tar(dir_ / "garbage.tar", dir_ / "out", nullptr);
+  EXPECT_NE(error.find("corrupt bundle: not a tar archive"), std::string::npos) << error;
+  EXPECT_TRUE(fs::is_empty(dir_ / "out"));
+
+  write(dir_ / "empty.tar", "");
+  error = extract_tar(dir_ / "empty.tar", dir_ / "out", nullptr);
+  EXPECT_NE(error.find("truncated"), std::string::npos) << error;
+  write(dir_ / "short.tar", garbage.substr(0, 100));
+  error = extract_tar(dir_ / "short.tar", dir_ / "out", nullptr);
+  EXPECT_NE(error.find("truncated"), std::string::npos) << error;
 }
 
 TEST_F(TarArchiveTest, FlippedHeaderByteFailsTheChecksum) {
   TarWriter tar;
   ASSERT_EQ(tar.open(dir_ / "a.tar"), "");
   ASSERT_EQ(tar.add_bytes("file", "data"), "");
+  ASSERT_EQ(tar.add_bytes("next", "data"), "");
   ASSERT_EQ(tar.finish(), "");
   auto bytes = read(dir_ / "a.tar");
   bytes[2] ^= 0x01;  // inside the name field
@@ -96,6 +254,14 @@ TEST_F(TarArchiveTest, FlippedHeaderByteFailsTheChecksum) {
       .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   auto error = extract_tar(dir_ / "bad.tar", dir_ / "out", nullptr);
   EXPECT_NE(error.find("checksum"), std::string::npos) << error;
+  // The same in the second header names the entry before it.
+  bytes[2] ^= 0x01;
+  bytes[1024 + 2] ^= 0x01;
+  std::ofstream(dir_ / "bad2.tar", std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  error = extract_tar(dir_ / "bad2.tar", dir_ / "out", nullptr);
+  EXPECT_NE(error.find("checksum"), std::string::npos) << error;
+  EXPECT_NE(error.find("after entry file"), std::string::npos) << error;
 }
 
 TEST_F(TarArchiveTest, NamesEscapingTheDestinationAreRefused) {
@@ -106,6 +272,27 @@ TEST_F(TarArchiveTest, NamesEscapingTheDestinationAreRefused) {
   auto error = extract_tar(dir_ / "a.tar", dir_ / "out", nullptr);
   EXPECT_NE(error.find("unsafe"), std::string::npos) << error;
   EXPECT_FALSE(fs::exists(dir_ / "escape"));
+
+  for (const char* name : {"/abs/escape", "blobs/../../escape"}) {
+    TarWriter other;
+    ASSERT_EQ(other.open(dir_ / "b.tar"), "");
+    ASSERT_EQ(other.add_bytes(name, "x"), "");
+    ASSERT_EQ(other.finish(), "");
+    error = extract_tar(dir_ / "b.tar", dir_ / "out", nullptr);
+    EXPECT_NE(error.find("unsafe"), std::string::npos) << name << ": " << error;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "escape"));
+  EXPECT_TRUE(fs::is_empty(dir_ / "out"));
+}
+
+TEST_F(TarArchiveTest, ControlBytesInNamesStayOnOneLine) {
+  TarWriter tar;
+  ASSERT_EQ(tar.open(dir_ / "a.tar"), "");
+  ASSERT_EQ(tar.add_bytes("../a\nb", "x"), "");
+  ASSERT_EQ(tar.finish(), "");
+  auto error = extract_tar(dir_ / "a.tar", dir_ / "out", nullptr);
+  EXPECT_NE(error.find("../a\\x0ab"), std::string::npos) << error;
+  EXPECT_EQ(error.find('\n'), std::string::npos) << error;
 }
 
 }  // namespace
