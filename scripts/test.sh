@@ -8,6 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh all
 ./scripts/build.sh -DREGMIRROR_WERROR=ON  # CI: warnings are errors (a packager build is not)
+# The container image (deploy/Containerfile); ctest's integration.test_image runs it and, with
+# REGMIRROR_REQUIRE_IMAGE=1, fails instead of skipping when it is missing.
+./scripts/image.sh
+export REGMIRROR_REQUIRE_IMAGE=1
 ctest --test-dir build --output-on-failure --timeout 900
 
 if [[ "${REGMIRROR_SKIP_ASAN:-0}" != "1" ]]; then
