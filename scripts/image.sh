@@ -87,6 +87,7 @@ buildah bud --isolation chroot --pull=never --layers \
   --build-arg REGMIRROR_GIT_COMMIT="$commit" --build-arg REGMIRROR_JOBS="$(nproc)" \
   -f deploy/Containerfile -t "$name:$version" -t "$name:test" .
 
-size=$(buildah images --format '{{.Size}}' "$name:$version" | head -n1)
+size=$(buildah images --format '{{.Size}}' "$name:$version")  # one line per tag
+size=${size%%$'\n'*}
 echo "image.sh: $name:$version (also $name:test), size $size;" \
      "base $((base_done - start)) s, build $((SECONDS - base_done)) s"
