@@ -18,6 +18,8 @@ test_packages=(
   python3 python3-yaml curl openssl dpkg-dev bash-completion
   radosgw ceph-mon ceph-osd
   docker-registry skopeo containerd logrotate wrk nginx-light
+  # The container image: scripts/image.sh and tests/integration/test_image.py.
+  buildah mmdebstrap
 )
 list_only=0
 if [ "${1:-}" = "--list" ]; then

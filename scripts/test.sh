@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh -DREGMIRROR_WERROR=ON  # CI: warnings are errors (a packager build is not)
 ./scripts/package.sh  # build/regmirror_<version>_amd64.deb, installed and removed by test_deb_package
 export REGMIRROR_REQUIRE_DEB=1
+# The container image (deploy/Containerfile); ctest's integration.test_image runs it and, with
+# REGMIRROR_REQUIRE_IMAGE=1, fails instead of skipping when it is missing.
+./scripts/image.sh
+export REGMIRROR_REQUIRE_IMAGE=1
 ctest --test-dir build --output-on-failure --timeout 900
 # clang-tidy over the libraries below the network code (checks in .clang-tidy, warnings are errors).
 ./scripts/tidy.sh cache config
