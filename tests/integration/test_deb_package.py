@@ -29,6 +29,7 @@ import subprocess
 import unittest
 
 from pullcommon import BIN, Regmirror, Registry, log_tail, mirror_config, oci_layout, skopeo, tmpdir
+from harness.project import project_version, skip_or_fail  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 INSTALLED_BIN = "/usr/bin/regmirror"
@@ -46,11 +47,6 @@ def find_deb():
         if found:
             return found[-1]
     return None
-
-
-def project_version():
-    with open(os.path.join(REPO, "CMakeLists.txt")) as f:
-        return re.search(r"^project\(regmirror VERSION (\d+\.\d+\.\d+)\b", f.read(), re.M).group(1)
 
 
 def run(*argv, timeout=300, check=True):
@@ -84,11 +80,7 @@ def skip_reason():
 class TestDebPackage(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        reason = skip_reason()
-        if reason:
-            if REQUIRED:
-                raise AssertionError(f"REGMIRROR_REQUIRE_DEB=1 but {reason}")
-            raise unittest.SkipTest(reason)
+        skip_or_fail(skip_reason(), "REGMIRROR_REQUIRE_DEB")
         if package_status():  # a package left by an earlier, interrupted run
             run("dpkg", "-P", "regmirror")
         cls.tmp = tmpdir("rm-deb-it-")

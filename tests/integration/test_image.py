@@ -31,9 +31,9 @@ import subprocess
 import unittest
 
 from pullcommon import Regmirror, Registry, mirror_config, oci_layout, proc, skopeo, tmpdir
+from harness.project import project_version, skip_or_fail  # noqa: E402
 
 IMAGE = os.environ.get("REGMIRROR_IMAGE", "localhost/regmirror:test")
-REQUIRE = os.environ.get("REGMIRROR_REQUIRE_IMAGE") == "1"
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IN_IMAGE_BIN = "/usr/local/bin/regmirror"
 VERSION_LINE = re.compile(r"^regmirror (\d+\.\d+\.\d+) \(commit ([0-9a-f]{12}(?:-dirty)?|unknown)\)\n$")
@@ -57,23 +57,12 @@ def why_no_image():
     return None
 
 
-def project_version():
-    with open(os.path.join(REPO, "CMakeLists.txt")) as f:
-        m = re.search(r"^project\(regmirror VERSION (\d+\.\d+\.\d+)\b", f.read(), re.M)
-    assert m, "CMakeLists.txt has no project(regmirror VERSION x.y.z)"
-    return m.group(1)
-
-
 class ImageTestCase(unittest.TestCase):
     """A working container of IMAGE, mounted; run() starts commands in it (see module doc)."""
 
     @classmethod
     def setUpClass(cls):
-        reason = why_no_image()
-        if reason:
-            if REQUIRE:
-                raise AssertionError(f"REGMIRROR_REQUIRE_IMAGE=1 but {reason}")
-            raise unittest.SkipTest(reason)
+        skip_or_fail(why_no_image(), "REGMIRROR_REQUIRE_IMAGE")
         cls.inspect = json.loads(buildah("inspect", "--type", "image", IMAGE).stdout)
         cls.config = cls.inspect["OCIv1"]["config"]
 

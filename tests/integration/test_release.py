@@ -20,17 +20,11 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from harness.project import project_version  # noqa: E402
 from harness.regmirror import find_binary  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 VERSION_LINE = re.compile(r"^regmirror (\d+\.\d+\.\d+) \(commit ([0-9a-f]{12}(?:-dirty)?|unknown)\)\n$")
-
-
-def project_version():
-    with open(os.path.join(REPO, "CMakeLists.txt")) as f:
-        m = re.search(r"^project\(regmirror VERSION (\d+\.\d+\.\d+)\b", f.read(), re.M)
-    assert m, "CMakeLists.txt has no project(regmirror VERSION x.y.z)"
-    return m.group(1)
 
 
 def run_build_info_script(src, out):
