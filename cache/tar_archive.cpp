@@ -197,18 +197,41 @@ struct TarWriter::State {
   int fd = -1;
   fs::path path;
   std::vector<char> buffer;  // add_file's copy buffer, kChunk bytes once used
+  // Set when the writer is dropped unfinished: what libarchive still writes (its buffered
+  // block and the end-of-archive marker) is discarded, so the file stays truncated.
+  bool discard = false;
 
   State() = default;
   State(const State&) = delete;
   State& operator=(const State&) = delete;
   ~State() {
     if (handle != nullptr) {
-      // Freeing an open archive would write the end-of-archive marker and make an unfinished
-      // bundle look whole; marked failed, it is dropped as it stands.
-      archive_write_fail(handle);
+      // Closed, not failed: archive_write_free() of a failed archive skips the close path and
+      // leaks libarchive's block buffer. With `discard` the close writes nothing.
+      discard = true;
+      archive_write_close(handle);
       archive_write_free(handle);
     }
     if (fd >= 0) ::close(fd);
+  }
+
+  // libarchive's write callback: every byte to `fd`, or -1 with the reason on the archive.
+  static la_ssize_t write_block(archive* a, void* client, const void* data, std::size_t size) {
+    auto* self = static_cast<State*>(client);
+    if (self->discard) return static_cast<la_ssize_t>(size);
+    const char* p = static_cast<const char*>(data);
+    std::size_t left = size;
+    while (left > 0) {
+      ssize_t n = ::write(self->fd, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        archive_set_error(a, errno, "%s", errno_text(errno).c_str());
+        return -1;
+      }
+      p += n;
+      left -= static_cast<std::size_t>(n);
+    }
+    return static_cast<la_ssize_t>(size);
   }
 };
 
@@ -227,7 +250,8 @@ std::string TarWriter::open(const fs::path& path) {
   if (archive_write_set_format_pax_restricted(state->handle) != ARCHIVE_OK ||
       archive_write_set_bytes_per_block(state->handle, static_cast<int>(kChunk)) != ARCHIVE_OK ||
       archive_write_set_bytes_in_last_block(state->handle, 1) != ARCHIVE_OK ||
-      archive_write_open_fd(state->handle, state->fd) != ARCHIVE_OK) {
+      archive_write_open(state->handle, state.get(), nullptr, &State::write_block, nullptr) !=
+          ARCHIVE_OK) {
     return "cannot create " + path.string() + ": " + archive_text(state->handle);
   }
   state_ = std::move(state);
