@@ -100,8 +100,13 @@ std::shared_ptr<BlobDownload> BlobFetcher::start_or_join(asio::any_io_executor e
   {
     std::lock_guard lock(mutex_);
     if (auto it = running_.find(digest); it != running_.end()) {
-      metrics_.coalesced_waiter();
-      return it->second;
+      if (it->second->status().state != BlobDownload::State::kFailed) {
+        metrics_.coalesced_waiter();
+        return it->second;
+      }
+      // Failed but not yet removed by its run(): a client retrying at once gets a new attempt,
+      // not the old error.
+      running_.erase(it);
     }
     // The download that just finished removed itself after committing: look again.
     if (blobs_.stat(digest)) return nullptr;
@@ -153,7 +158,10 @@ asio::awaitable<void> BlobFetcher::run(std::shared_ptr<BlobDownload> download,
   }
   {
     std::lock_guard lock(mutex_);
-    running_.erase(digest);
+    // Only this download's entry: a retry may already have replaced a failed one.
+    if (auto it = running_.find(digest); it != running_.end() && it->second == download) {
+      running_.erase(it);
+    }
   }
   metrics_.inflight_downloads(-1);
 }
