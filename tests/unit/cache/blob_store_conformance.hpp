@@ -8,12 +8,12 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <random>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "cache/blob_store.hpp"
+#include "tests/unit/cache/fresh_store_fixture.hpp"
 
 namespace regmirror::cache::testing {
 
@@ -28,22 +28,7 @@ bool add_blob_store(StoreFactory factory);
 // fs, memory, then every added one.
 std::vector<StoreFactory> every_blob_store();
 
-class BlobStoreConformance : public ::testing::TestWithParam<StoreFactory> {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("regmirror-blobs-" + std::to_string(std::random_device{}()) + "-" + GetParam().name);
-    std::filesystem::create_directories(dir_);
-    store_ = GetParam().make(dir_);
-    ASSERT_TRUE(store_) << "could not make a " << GetParam().name << " store";
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  std::filesystem::path dir_;
-  std::unique_ptr<BlobStore> store_;
-};
+class BlobStoreConformance : public FreshStoreTest<BlobStore, StoreFactory> {};
 
 inline std::span<const std::byte> bytes_of(const std::string& s) {
   return std::as_bytes(std::span(s.data(), s.size()));

@@ -8,12 +8,12 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "cache/memory_metadata_store.hpp"
 #include "cache/rocks_metadata_store.hpp"
+#include "tests/unit/cache/fresh_store_fixture.hpp"
 
 namespace regmirror::cache::testing {
 
@@ -22,21 +22,7 @@ struct MetadataFactory {
   std::function<std::unique_ptr<MetadataStore>(const std::filesystem::path&)> make;
 };
 
-class MetadataStoreTest : public ::testing::TestWithParam<MetadataFactory> {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("regmirror-meta-" + std::to_string(std::random_device{}()) + GetParam().name);
-    store_ = GetParam().make(dir_);
-    ASSERT_TRUE(store_) << "could not make a " << GetParam().name << " store";
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  std::filesystem::path dir_;
-  std::unique_ptr<MetadataStore> store_;
-};
+class MetadataStoreTest : public FreshStoreTest<MetadataStore, MetadataFactory> {};
 
 inline std::vector<MetadataFactory>& added_metadata_stores() {
   static std::vector<MetadataFactory> added;
