@@ -10,12 +10,15 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/write.hpp>
 #include <unistd.h>
 
 #include <tuple>
 #include <vector>
+
+#include "proxy/server/tls_socket_writer.hpp"
 
 namespace regmirror::proxy::server {
 
@@ -43,6 +46,16 @@ asio::awaitable<bool> wait_writable(asio::ip::tcp::socket& socket, asio::steady_
   co_return !ec;
 }
 
+// The status line, the fields and the blank line, as bytes for tls_write_all.
+std::string serialized_head(const http::response_header<>& head) {
+  http::fields::writer writer(head, head.version(), head.result_int());
+  return boost::beast::buffers_to_string(writer.get());
+}
+
+std::span<const std::byte> text_bytes(const std::string& text) {
+  return std::as_bytes(std::span(text.data(), text.size()));
+}
+
 }  // namespace
 
 asio::ip::address Connection::remote_address() const {
@@ -54,15 +67,14 @@ asio::ip::address Connection::remote_address() const {
 asio::awaitable<bool> Connection::send(http::response<http::string_body> response) {
   response.keep_alive(keep_alive_);
   response.prepare_payload();
-  stream_.expires_after(write_timeout_);
-  boost::system::error_code ec;
   if (tls_ != nullptr) {
-    std::tie(ec, std::ignore) =
-        co_await http::async_write(*tls_, response, asio::as_tuple(asio::use_awaitable));
-  } else {
-    std::tie(ec, std::ignore) =
-        co_await http::async_write(stream_, response, asio::as_tuple(asio::use_awaitable));
+    // One write, so a small answer (a manifest, an error) leaves in one TLS record.
+    std::string message = serialized_head(response.base());
+    message += response.body();
+    co_return co_await tls_write_all(*tls_, text_bytes(message), write_timeout_);
   }
+  stream_.expires_after(write_timeout_);
+  auto [ec, n] = co_await http::async_write(stream_, response, asio::as_tuple(asio::use_awaitable));
   stream_.expires_never();
   co_return !ec;
 }
@@ -70,17 +82,15 @@ asio::awaitable<bool> Connection::send(http::response<http::string_body> respons
 asio::awaitable<bool> Connection::send_header(http::response<http::empty_body>& response,
                                               bool body_follows) {
   response.keep_alive(keep_alive_);
-  if (body_follows && tls_ == nullptr) set_cork(stream_.socket(), true);
+  if (tls_ != nullptr) {
+    co_return co_await tls_write_all(*tls_, text_bytes(serialized_head(response.base())),
+                                     write_timeout_);
+  }
+  if (body_follows) set_cork(stream_.socket(), true);
   http::response_serializer<http::empty_body> serializer(response);
   stream_.expires_after(write_timeout_);
-  boost::system::error_code ec;
-  if (tls_ != nullptr) {
-    std::tie(ec, std::ignore) =
-        co_await http::async_write_header(*tls_, serializer, asio::as_tuple(asio::use_awaitable));
-  } else {
-    std::tie(ec, std::ignore) =
-        co_await http::async_write_header(stream_, serializer, asio::as_tuple(asio::use_awaitable));
-  }
+  auto [ec, n] =
+      co_await http::async_write_header(stream_, serializer, asio::as_tuple(asio::use_awaitable));
   stream_.expires_never();
   co_return !ec;
 }
@@ -129,16 +139,10 @@ asio::awaitable<bool> Connection::send_file(int fd, std::uint64_t offset, std::u
 }
 
 asio::awaitable<bool> Connection::send_bytes(std::span<const std::byte> bytes) {
+  if (tls_ != nullptr) co_return co_await tls_write_all(*tls_, bytes, write_timeout_);
   stream_.expires_after(write_timeout_);
-  auto buffer = asio::buffer(bytes.data(), bytes.size());
-  boost::system::error_code ec;
-  if (tls_ != nullptr) {
-    std::tie(ec, std::ignore) =
-        co_await asio::async_write(*tls_, buffer, asio::as_tuple(asio::use_awaitable));
-  } else {
-    std::tie(ec, std::ignore) =
-        co_await asio::async_write(stream_, buffer, asio::as_tuple(asio::use_awaitable));
-  }
+  auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes.data(), bytes.size()),
+                                            asio::as_tuple(asio::use_awaitable));
   stream_.expires_never();
   co_return !ec;
 }

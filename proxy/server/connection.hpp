@@ -18,11 +18,12 @@
 #include <span>
 #include <boost/system/result.hpp>
 
+#include "proxy/server/tls_socket_writer.hpp"
+
 namespace regmirror::proxy::server {
 
 namespace http = boost::beast::http;
 using Request = http::request<http::empty_body>;
-using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
 class Connection {
  public:

@@ -14,7 +14,10 @@
 #include <atomic>
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/beast/core/stream_traits.hpp>
+#include <span>
+#include <sstream>
 #include <thread>
+#include <type_traits>
 
 #include "proxy/server/tls_context_provider.hpp"
 #include <vector>
@@ -52,8 +55,16 @@ struct HttpServer::Impl {
     res.body() = std::move(text) + "\n";
     res.keep_alive(false);
     res.prepare_payload();
-    tcp.expires_after(std::chrono::seconds(5));
-    co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      std::ostringstream message;  // TLS writes go straight to the socket (tls_socket_writer)
+      message << res;
+      auto bytes = message.str();
+      co_await tls_write_all(stream, std::as_bytes(std::span(bytes.data(), bytes.size())),
+                             std::chrono::seconds(5));
+    } else {
+      tcp.expires_after(std::chrono::seconds(5));
+      co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+    }
   }
 
   // After an answer to a request whose body was not read (an upload refused with 413): reads
@@ -155,7 +166,8 @@ struct HttpServer::Impl {
       tcp.expires_after(options.header_timeout);
       auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server,
                                                   asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return;
+      if (ec || !write_tls_records_to_socket(stream)) co_return;
+      tcp.expires_never();
       if (over_capacity) {
         co_await refuse(stream, tcp, http::status::service_unavailable, "too many connections");
       } else {

@@ -16,6 +16,12 @@ realistic set as a cold shared download):
     blob once, and it is cached;
   - two wrk runs end with 64 connections cut mid-body;
   - over TLS: resets during the handshake and mid-body;
+  - over TLS, one kept-alive connection carries a manifest, a HEAD, a range, an error and the
+    whole 256 MiB blob (TLS records go straight from OpenSSL to the socket, see
+    proxy/server/tls_socket_writer.hpp);
+  - a client that stops reading mid-body, over plain TCP and over TLS: the mirror waits for
+    the socket without spinning (CPU time measured over the stall) and drops the connection
+    once write_timeout passes with no progress;
 after each, the mirror is alive, healthy, and serves the whole blob correctly.
 """
 
@@ -195,12 +201,7 @@ class ClientHangupTest(unittest.TestCase):
 
     # ------------------------------------------------------------------ TLS
     def test_4_resets_during_tls_handshakes_and_mid_body(self):
-        certs = os.path.join(self.work, "tls")
-        os.makedirs(certs, exist_ok=True)
-        cert, key = os.path.join(certs, "tls.crt"), os.path.join(certs, "tls.key")
-        proc.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                  "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                  "-keyout", key, "-out", cert])
+        cert, key = self.make_cert()
         config = mirror_config(self.proxy.url, tls={"cert": cert, "key": key})
         with Regmirror(BIN, config) as mirror:
             context = ssl.create_default_context(cafile=cert)
@@ -244,6 +245,119 @@ class ClientHangupTest(unittest.TestCase):
             self.assertTrue(mirror.running(), mirror.logs()[-3000:])
             self.assertEqual(tls_get_whole(mirror.port, context, self.blob_path),
                              (200, self.blob.size, self.blob.digest))
+
+    def test_5_one_kept_alive_tls_connection_carries_every_kind_of_answer(self):
+        cert, key = self.make_cert()
+        config = mirror_config(self.proxy.url, tls={"cert": cert, "key": key})
+        with Regmirror(BIN, config) as mirror:
+            import http.client
+            context = ssl.create_default_context(cafile=cert)
+            conn = http.client.HTTPSConnection("127.0.0.1", mirror.port, context=context,
+                                               timeout=120)
+            accept = "application/vnd.oci.image.manifest.v1+json"
+
+            def ask(method: str, path: str, headers=None):
+                conn.request(method, path, headers=headers or {})
+                resp = conn.getresponse()
+                return resp.status, dict(resp.getheaders()), resp.read()
+
+            try:
+                status, headers, body = ask("GET", "/v2/hangup/big/manifests/v1", {"Accept": accept})
+                self.assertEqual(status, 200, body)
+                self.assertEqual(body, self.big.manifest_bytes)
+                self.assertEqual(headers.get("Docker-Content-Digest"), self.big.digest)
+                status, headers, body = ask("HEAD", self.blob_path)
+                self.assertEqual((status, body), (200, b""))
+                self.assertEqual(int(headers["Content-Length"]), self.blob.size)
+                status, headers, body = ask("GET", self.blob_path, {"Range": "bytes=1000-1999"})
+                self.assertEqual(status, 206, body[:200])
+                with open(os.path.join(self.big.dir, "blobs", "sha256",
+                                       self.blob.digest.split(":")[1]), "rb") as f:
+                    f.seek(1000)
+                    self.assertEqual(body, f.read(1000))
+                status, _, body = ask("GET", "/v2/hangup/big/manifests/sha256:" + "0" * 64)
+                self.assertEqual(status, 404)
+                self.assertIn(b"MANIFEST_UNKNOWN", body)
+                conn.request("GET", self.blob_path)
+                resp = conn.getresponse()
+                import hashlib
+                h, n = hashlib.sha256(), 0
+                while data := resp.read(1 << 20):
+                    h.update(data)
+                    n += len(data)
+                self.assertEqual((resp.status, n, "sha256:" + h.hexdigest()),
+                                 (200, self.blob.size, self.blob.digest))
+                status, _, body = ask("GET", "/v2/")  # still the same connection
+                self.assertEqual(status, 200, body)
+            finally:
+                conn.close()
+
+    def test_6_a_client_that_stops_reading_is_dropped_after_write_timeout_without_spinning(self):
+        cert, key = self.make_cert()
+        write_timeout = 3
+        limits = {"write_timeout_seconds": write_timeout}
+        for tls in (False, True):
+            extra = {"tls": {"cert": cert, "key": key}} if tls else {}
+            with self.subTest(tls=tls), Regmirror(BIN, mirror_config(self.proxy.url, limits=limits,
+                                                                    **extra)) as mirror:
+                context = ssl.create_default_context(cafile=cert)
+                if tls:
+                    self.assertEqual(tls_get_whole(mirror.port, context, self.blob_path)[0], 200)
+                else:
+                    self.assertTrue(stream_get(mirror.port, self.blob_path, timeout=120).complete)
+                raw = socket.create_connection(("127.0.0.1", mirror.port), timeout=30)
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+                sock = context.wrap_socket(raw, server_hostname="127.0.0.1") if tls else raw
+                try:
+                    sock.sendall(request_bytes(self.blob_path))
+                    self.assertGreater(read_some(sock, 1 * MIB), 0)
+                    # Stop reading: the server's socket fills and its writes must wait.
+                    cpu_before, stalled_at = process_cpu_seconds(mirror.pid), time.monotonic()
+                    deadline = stalled_at + write_timeout + 30
+                    while established_server_side(mirror.port) > 0:
+                        self.assertLess(time.monotonic(), deadline,
+                                        "a client that reads nothing was never dropped")
+                        time.sleep(0.1)
+                    stalled_for = time.monotonic() - stalled_at
+                    cpu_used = process_cpu_seconds(mirror.pid) - cpu_before
+                    self.assertGreaterEqual(stalled_for, write_timeout - 0.5,
+                                            "dropped before write_timeout passed")
+                    self.assertLess(cpu_used, 0.5 * stalled_for,
+                                    f"{cpu_used:.2f} s of CPU in {stalled_for:.1f} s of waiting "
+                                    "for a full socket: the write loop spins")
+                finally:
+                    sock.close()
+                self.assertTrue(mirror.running(), mirror.logs()[-3000:])
+                if tls:
+                    self.assertEqual(tls_get_whole(mirror.port, context, self.blob_path),
+                                     (200, self.blob.size, self.blob.digest))
+                else:
+                    self.assert_alive_and_whole(mirror, self.blob_path, self.blob.digest,
+                                                self.blob.size)
+
+    def make_cert(self):
+        certs = os.path.join(self.work, "tls")
+        cert, key = os.path.join(certs, "tls.crt"), os.path.join(certs, "tls.key")
+        if not os.path.exists(cert):
+            os.makedirs(certs, exist_ok=True)
+            proc.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                      "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                      "-keyout", key, "-out", cert])
+        return cert, key
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def established_server_side(port: int) -> int:
+    """Established TCP connections whose local port is `port` (the mirror's side of them)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    return len([line for line in out.splitlines() if line.strip()])
 
 
 def tls_get_whole(port: int, context: ssl.SSLContext, path: str):

@@ -242,6 +242,10 @@ class Regmirror:
         except TimeoutError as e:
             raise TimeoutError(f"{e}\n" + self.logs()[-3000:]) from None
 
+    @property
+    def pid(self) -> int:
+        return self._p.pid
+
     def running(self) -> bool:
         return self._p is not None and self._p.poll() is None
 
