@@ -207,7 +207,7 @@ HttpServer::HttpServer(Handler& handler, ServerOptions options)
 
 HttpServer::~HttpServer() = default;
 
-boost::system::result<std::string> HttpServer::listen(const std::string& address) {
+Result<std::string> HttpServer::listen(const std::string& address) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos) return asio::error::invalid_argument;
   auto host = address.substr(0, colon);
