@@ -41,7 +41,7 @@ int run_import_command(const std::vector<std::string>& args) {
   CliOptions options("import", kImportUsage);
   options.value({"--admin"}, admin).value({"--tmp-dir"}, tmp_dir).flag({"--no-pin"}, no_pin)
       .positionals(positional);
-  if (int code = CliOptions::exit_code(options.parse(args)); code >= 0) return code;
+  if (auto code = CliOptions::exit_code(options.parse(args))) return *code;
   pin = !no_pin;
   if (positional.size() > 1) {
     return options.usage_error("one bundle at a time (got '" + positional[0] + "' and '" +
