@@ -156,9 +156,8 @@ CliResult<std::vector<Attachment>> fetch_attachments(
 CliResult<std::vector<proxy::registry::ImageReference>> expand_entry(
     CliHttp& http, const std::string& server, const std::string& entry,
     const std::optional<std::regex>& filter) {
-  std::string why;
-  auto ref = proxy::registry::parse_image_reference(entry, &why);
-  if (!ref) return cli_error("bad reference '" + entry + "': " + why);
+  auto ref = proxy::registry::parse_image_reference(entry);
+  if (!ref) return cli_error("bad reference '" + entry + "': " + ref.error().message);
   std::vector<proxy::registry::ImageReference> out;
   if (!ref->tag.empty() || !ref->digest.empty()) {
     out.push_back(*ref);
