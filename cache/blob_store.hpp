@@ -9,7 +9,6 @@
 //    the digest (and size, when promised) first. A crash at any moment never leaves a visible
 //    partial blob.
 //  - Readers keep working on a blob that is removed or replaced while they read.
-#include <boost/system/result.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,11 +16,11 @@
 #include <span>
 
 #include "cache/digest.hpp"
+#include "config/result.hpp"
 
 namespace regmirror::cache {
 
-template <class T>
-using Result = boost::system::result<T>;
+using regmirror::Result;  // cache::Result<T>: errors are CacheErrc (cache_error.hpp) or errno
 
 // A committed blob, open for reading.
 class BlobReader {

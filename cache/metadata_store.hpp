@@ -6,7 +6,6 @@
 //
 // Contract: thread-safe; calls block on disk (call them off the network threads); a record
 // that cannot be decoded is reported as CacheErrc::kCorruptRecord, never silently dropped.
-#include <boost/system/result.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -15,11 +14,11 @@
 #include <vector>
 
 #include "cache/digest.hpp"
+#include "config/result.hpp"
 
 namespace regmirror::cache {
 
-template <class T>
-using Result = boost::system::result<T>;
+using regmirror::Result;  // cache::Result<T>: errors are CacheErrc (cache_error.hpp) or errno
 
 struct ManifestRecord {
   std::string media_type;

@@ -26,7 +26,7 @@ const RegistryConfig* RoutingTable::find(std::string_view host) const {
   return it == by_host_.end() ? nullptr : it->second;
 }
 
-boost::system::result<Route, RouteError> RoutingTable::route(std::string_view ns,
+Result<Route, RouteError> RoutingTable::route(std::string_view ns,
                                                              std::string_view name) const {
   const RegistryConfig* registry = nullptr;
   std::string repository;

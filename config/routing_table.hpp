@@ -1,7 +1,6 @@
 #pragma once
 // Which registry a request is for: ?ns= first, then a registry-host first path segment, then
 // default_registry (where one-segment Docker Hub names get "library/").
-#include <boost/system/result.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -10,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "config/repository_policy.hpp"
+#include "config/result.hpp"
 
 namespace regmirror::config {
 
@@ -34,7 +34,7 @@ class RoutingTable {
 
   // `ns`: the already URL-decoded ?ns= value, empty when absent. `name`: the repository part of
   // the request path (everything between /v2/ and /manifests|blobs|tags|referrers).
-  boost::system::result<Route, RouteError> route(std::string_view ns, std::string_view name) const;
+  Result<Route, RouteError> route(std::string_view ns, std::string_view name) const;
 
   // Replaces the allow/deny rules of every registry `config` shares with this table (globs
   // already validated by load.hpp); registries only one of them has are left alone. Returns

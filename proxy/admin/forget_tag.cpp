@@ -13,9 +13,8 @@ Reply forget_tag(const AdminHandlerParts& parts, std::string_view target, const 
   auto param = query_param(target, "ref");
   if (!param || param->empty()) return fail(http::status::bad_request, "missing ?ref=");
   const std::string& text = *param;
-  std::string why;
-  auto ref = resolve_ref(*parts.routes, text, why);
-  if (!ref) return fail(http::status::bad_request, why);
+  auto ref = resolve_ref(*parts.routes, text);
+  if (!ref) return fail(http::status::bad_request, ref.error().message);
   if (ref->tag.empty() || !ref->digest.empty()) {
     return fail(http::status::bad_request, "forget takes a tag (REPO:TAG), got " + text);
   }

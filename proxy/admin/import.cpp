@@ -84,11 +84,10 @@ Reply import(const AdminHandlerParts& parts, std::string_view, const std::string
         !entry.contains("digest") || !entry["digest"].is_string()) {
       return fail(http::status::bad_request, "each tag needs a ref and a digest");
     }
-    std::string why;
-    auto ref = resolve_ref(*parts.routes, entry["ref"].get<std::string>(), why);
+    auto ref = resolve_ref(*parts.routes, entry["ref"].get<std::string>());
     if (!ref || ref->tag.empty() || !ref->digest.empty()) {
-      return fail(http::status::bad_request,
-                  "bad tag reference " + entry["ref"].dump() + (why.empty() ? "" : ": " + why));
+      return fail(http::status::bad_request, "bad tag reference " + entry["ref"].dump() +
+                                                 (ref ? "" : ": " + ref.error().message));
     }
     auto digest = cache::Digest::parse(entry["digest"].get<std::string>());
     if (!digest || !media_types.contains(*digest)) {
@@ -103,9 +102,8 @@ Reply import(const AdminHandlerParts& parts, std::string_view, const std::string
   for (const auto& entry : pins) {
     if (!entry.is_string())
       return fail(http::status::bad_request, "pins must be reference strings");
-    std::string why;
-    auto ref = resolve_ref(*parts.routes, entry.get<std::string>(), why);
-    if (!ref) return fail(http::status::bad_request, "bad pin reference: " + why);
+    auto ref = resolve_ref(*parts.routes, entry.get<std::string>());
+    if (!ref) return fail(http::status::bad_request, "bad pin reference: " + ref.error().message);
     std::optional<cache::Digest> digest;
     if (!ref->digest.empty()) {
       digest = cache::Digest::parse(ref->digest);

@@ -17,9 +17,8 @@ Reply pin(const AdminHandlerParts& parts, std::string_view, const std::string& b
     return fail(http::status::bad_request,
                 "body must be a JSON object {\"ref\": \"REGISTRY/REPO:TAG\"}");
   }
-  std::string why;
-  auto ref = resolve_ref(*parts.routes, doc["ref"].get<std::string>(), why);
-  if (!ref) return fail(http::status::bad_request, why);
+  auto ref = resolve_ref(*parts.routes, doc["ref"].get<std::string>());
+  if (!ref) return fail(http::status::bad_request, ref.error().message);
   std::string digest_text = ref->digest;
   if (digest_text.empty()) {
     auto tag = parts.metadata->get_tag(ref->tag_key);
@@ -64,15 +63,14 @@ Reply unpin(const AdminHandlerParts& parts, std::string_view target, const std::
   auto param = query_param(target, "ref");
   if (!param || param->empty()) return fail(http::status::bad_request, "missing ?ref=");
   const std::string& text = *param;
-  std::string why;
-  auto ref = resolve_ref(*parts.routes, text, why);
+  auto ref = resolve_ref(*parts.routes, text);
   // A pin written under a registry that is no longer configured can still be removed verbatim.
   std::string key = ref ? ref->key : text;
   auto existing = parts.metadata->get_pin(key);
   if (!existing)
     return fail(http::status::internal_server_error, "reading pin: " + existing.error().message());
   if (!*existing) {
-    if (!ref) return fail(http::status::bad_request, why);
+    if (!ref) return fail(http::status::bad_request, ref.error().message);
     return fail(http::status::not_found, "not pinned: " + key);
   }
   if (auto removed = parts.metadata->delete_pin(key); !removed) {

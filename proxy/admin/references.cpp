@@ -4,18 +4,16 @@
 
 namespace regmirror::proxy::admin {
 
-std::optional<ResolvedRef> resolve_ref(const config::RoutingTable& routes, const std::string& text,
-                                       std::string& why) {
-  auto parsed = registry::parse_image_reference(text, &why);
-  if (!parsed) return std::nullopt;
+Result<ResolvedRef, MessageError> resolve_ref(const config::RoutingTable& routes,
+                                              const std::string& text) {
+  auto parsed = registry::parse_image_reference(text);
+  if (!parsed) return parsed.error();
   if (parsed->tag.empty() && parsed->digest.empty()) {
-    why = "reference needs a tag or a digest: " + text;
-    return std::nullopt;
+    return message_error("reference needs a tag or a digest: " + text);
   }
   const auto* registry = routes.find(parsed->host);
   if (registry == nullptr) {
-    why = "registry not served by this mirror: " + parsed->host;
-    return std::nullopt;
+    return message_error("registry not served by this mirror: " + parsed->host);
   }
   ResolvedRef out;
   out.tag_key = {registry->name, parsed->repository, parsed->tag};

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cache/metadata_store.hpp"
+#include "config/result.hpp"
 #include "config/routing_table.hpp"
 
 namespace regmirror::proxy::admin {
@@ -18,9 +19,9 @@ struct ResolvedRef {
   std::string digest;
 };
 
-// nullopt with `why` set when the text is not a reference or names an unserved registry.
-std::optional<ResolvedRef> resolve_ref(const config::RoutingTable& routes, const std::string& text,
-                                       std::string& why);
+// Why not, when the text is not a reference or names an unserved registry.
+Result<ResolvedRef, MessageError> resolve_ref(const config::RoutingTable& routes,
+                                              const std::string& text);
 // "registry/repository:tag" as a tag key (the cursor of a cache listing); nullopt otherwise.
 std::optional<cache::TagKey> parse_tag_ref(const std::string& ref);
 

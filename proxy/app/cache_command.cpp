@@ -194,7 +194,7 @@ int run_cache_command(const std::vector<std::string>& args) {
                return std::string();
              })
       .positionals(positional);
-  if (int code = CliOptions::exit_code(options.parse(args)); code >= 0) return code;
+  if (auto code = CliOptions::exit_code(options.parse(args))) return *code;
   if (positional.empty()) {
     std::cerr << "regmirror cache: missing command: ls, pin, unpin, forget, upstreams, gc or "
                  "verify (see --help)\n";

@@ -14,13 +14,10 @@
 
 namespace regmirror::app {
 
-std::vector<std::string> read_image_list(const std::string& path, std::string& error) {
+CliResult<std::vector<std::string>> read_image_list(const std::string& path) {
   std::vector<std::string> out;
   std::ifstream in(path);
-  if (!in) {
-    error = "cannot read image list " + path;
-    return out;
-  }
+  if (!in) return cli_error("cannot read image list " + path);
   std::string line;
   while (std::getline(in, line)) {
     if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
@@ -58,21 +55,17 @@ std::string registry_base(const std::string& server, const proxy::registry::Imag
   return server + "/v2/" + ref.host + "/" + ref.repository;
 }
 
-std::vector<std::string> list_tags(CliHttp& http, const std::string& server,
-                                   const proxy::registry::ImageReference& repo,
-                                   const std::optional<std::regex>& filter, std::string& error) {
+CliResult<std::vector<std::string>> list_tags(CliHttp& http, const std::string& server,
+                                              const proxy::registry::ImageReference& repo,
+                                              const std::optional<std::regex>& filter) {
   std::vector<std::string> tags;
   std::string url = registry_base(server, repo) + "/tags/list?n=1000";
   for (int page = 0; page < 100 && !url.empty(); ++page) {
     auto answer = http.request("GET", url);
-    if (!answer.ok()) {
-      error = "listing tags of " + repo.name() + ": " + answer.describe();
-      return {};
-    }
+    if (!answer.ok()) return cli_error("listing tags of " + repo.name() + ": " + answer.describe());
     auto doc = nlohmann::json::parse(answer.body, nullptr, false);
     if (!doc.is_object()) {
-      error = "listing tags of " + repo.name() + ": the answer is not JSON";
-      return {};
+      return cli_error("listing tags of " + repo.name() + ": the answer is not JSON");
     }
     if (doc.contains("tags") && doc["tags"].is_array()) {
       for (const auto& tag : doc["tags"]) {
@@ -94,19 +87,15 @@ std::vector<std::string> list_tags(CliHttp& http, const std::string& server,
   return tags;
 }
 
-std::optional<FetchedManifest> fetch_manifest(CliHttp& http, const std::string& base,
-                                              const std::string& reference, std::string& error) {
+CliResult<FetchedManifest> fetch_manifest(CliHttp& http, const std::string& base,
+                                          const std::string& reference) {
   auto answer = http.request("GET", base + "/manifests/" + reference, {kManifestAccept});
-  if (!answer.ok()) {
-    error = "manifest " + reference + ": " + answer.describe();
-    return std::nullopt;
-  }
+  if (!answer.ok()) return cli_error("manifest " + reference + ": " + answer.describe());
   auto actual = cache::digest_of(answer.body);
   if (reference.find(':') != std::string::npos) {
     auto wanted = cache::Digest::parse(reference);
     if (wanted && *wanted != actual) {
-      error = "manifest " + reference + ": the mirror's bytes hash to " + actual.str();
-      return std::nullopt;
+      return cli_error("manifest " + reference + ": the mirror's bytes hash to " + actual.str());
     }
   }
   auto type = answer.header("content-type");
@@ -114,10 +103,9 @@ std::optional<FetchedManifest> fetch_manifest(CliHttp& http, const std::string& 
   return FetchedManifest{std::move(answer.body), type, actual};
 }
 
-std::vector<Attachment> fetch_attachments(CliHttp& http, const std::string& base,
-                                          const cache::Digest& manifest,
-                                          const std::optional<std::set<std::string>>& known_tags,
-                                          std::string& error) {
+CliResult<std::vector<Attachment>> fetch_attachments(
+    CliHttp& http, const std::string& base, const cache::Digest& manifest,
+    const std::optional<std::set<std::string>>& known_tags) {
   std::vector<Attachment> out;
   std::set<cache::Digest> seen{manifest};
   auto take = [&](FetchedManifest fetched, std::string tag) {
@@ -128,10 +116,7 @@ std::vector<Attachment> fetch_attachments(CliHttp& http, const std::string& base
     if (known_tags && !known_tags->contains(tag)) continue;
     auto answer = http.request("GET", base + "/manifests/" + tag, {kManifestAccept});
     if (answer.error.empty() && answer.status == 404) continue;
-    if (!answer.ok()) {
-      error = "signature tag " + tag + ": " + answer.describe();
-      return {};
-    }
+    if (!answer.ok()) return cli_error("signature tag " + tag + ": " + answer.describe());
     auto type = answer.header("content-type");
     if (auto semi = type.find(';'); semi != std::string::npos) type.resize(semi);
     auto digest = cache::digest_of(answer.body);
@@ -150,8 +135,7 @@ std::vector<Attachment> fetch_attachments(CliHttp& http, const std::string& base
       }
     }
   } else if (!(referrers.error.empty() && referrers.status == 404)) {
-    error = "referrers of " + manifest.str() + ": " + referrers.describe();
-    return {};
+    return cli_error("referrers of " + manifest.str() + ": " + referrers.describe());
   }
   // The children of a fallback-tag index (the OCI referrers tag schema) are referrers too.
   for (std::size_t i = 0; i < out.size(); ++i) {
@@ -162,33 +146,30 @@ std::vector<Attachment> fetch_attachments(CliHttp& http, const std::string& base
   for (const auto& digest : listed) {
     auto parsed = cache::Digest::parse(digest);
     if (!parsed || seen.contains(*parsed)) continue;
-    auto fetched = fetch_manifest(http, base, digest, error);
-    if (!fetched) return {};
+    auto fetched = fetch_manifest(http, base, digest);
+    if (!fetched) return fetched.error();
     take(std::move(*fetched), "");
   }
   return out;
 }
 
-std::vector<proxy::registry::ImageReference> expand_entry(CliHttp& http, const std::string& server,
-                                                          const std::string& entry,
-                                                          const std::optional<std::regex>& filter,
-                                                          std::string& error) {
-  std::string why;
-  auto ref = proxy::registry::parse_image_reference(entry, &why);
-  if (!ref) {
-    error = "bad reference '" + entry + "': " + why;
-    return {};
-  }
-  if (!ref->tag.empty() || !ref->digest.empty()) return {*ref};
-  auto tags = list_tags(http, server, *ref, filter, error);
-  if (!error.empty()) return {};
-  if (tags.empty()) {
-    error = filter ? "no tag of " + ref->name() + " matches --tags"
-                   : "no tags listed for " + ref->name();
-    return {};
-  }
+CliResult<std::vector<proxy::registry::ImageReference>> expand_entry(
+    CliHttp& http, const std::string& server, const std::string& entry,
+    const std::optional<std::regex>& filter) {
+  auto ref = proxy::registry::parse_image_reference(entry);
+  if (!ref) return cli_error("bad reference '" + entry + "': " + ref.error().message);
   std::vector<proxy::registry::ImageReference> out;
-  for (const auto& tag : tags) {
+  if (!ref->tag.empty() || !ref->digest.empty()) {
+    out.push_back(*ref);
+    return out;
+  }
+  auto tags = list_tags(http, server, *ref, filter);
+  if (!tags) return tags.error();
+  if (tags->empty()) {
+    return cli_error(filter ? "no tag of " + ref->name() + " matches --tags"
+                            : "no tags listed for " + ref->name());
+  }
+  for (const auto& tag : *tags) {
     auto tagged = *ref;
     tagged.tag = tag;
     out.push_back(std::move(tagged));

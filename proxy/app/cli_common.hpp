@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cache/manifest_references.hpp"
+#include "proxy/app/cli_error.hpp"
 #include "proxy/app/cli_http.hpp"
 #include "proxy/registry/image_reference.hpp"
 
@@ -22,8 +23,8 @@ inline constexpr const char* kManifestAccept =
     "application/vnd.docker.distribution.manifest.list.v2+json, "
     "application/vnd.docker.distribution.manifest.v2+json";
 
-// One reference per line; blank lines and '#' comments ignored. Empty `error` on success.
-std::vector<std::string> read_image_list(const std::string& path, std::string& error);
+// One reference per line; blank lines and '#' comments ignored.
+CliResult<std::vector<std::string>> read_image_list(const std::string& path);
 
 // "1.5 MiB"
 std::string format_bytes(std::uint64_t bytes);
@@ -35,10 +36,10 @@ cache::Platform host_platform();
 std::string registry_base(const std::string& server, const proxy::registry::ImageReference& ref);
 
 // Tags of a repository as the mirror lists them (following Link pagination), optionally
-// filtered by a full-match regex. Empty `error` on success.
-std::vector<std::string> list_tags(CliHttp& http, const std::string& server,
-                                   const proxy::registry::ImageReference& repo,
-                                   const std::optional<std::regex>& filter, std::string& error);
+// filtered by a full-match regex.
+CliResult<std::vector<std::string>> list_tags(CliHttp& http, const std::string& server,
+                                              const proxy::registry::ImageReference& repo,
+                                              const std::optional<std::regex>& filter);
 
 // A manifest fetched through the mirror.
 struct FetchedManifest {
@@ -46,8 +47,8 @@ struct FetchedManifest {
   std::string media_type;
   cache::Digest digest;
 };
-std::optional<FetchedManifest> fetch_manifest(CliHttp& http, const std::string& base,
-                                              const std::string& reference, std::string& error);
+CliResult<FetchedManifest> fetch_manifest(CliHttp& http, const std::string& base,
+                                          const std::string& reference);
 
 // A signature, SBOM or attestation of an image, fetched through the mirror (so the mirror
 // caches it): a fallback tag (`tag` set: sha256-<hex>[.sig|.att|.sbom]), a referrer listed by
@@ -59,17 +60,15 @@ struct Attachment {
 // The attachments of `manifest` that the mirror serves for the repository at `base`. A 404 on
 // a fallback tag or on the referrers route means none there. `known_tags` (the repository's
 // tags, when listed): only those fallback tags are asked for, so an image without signatures
-// costs no manifest GETs (which Docker Hub counts). Empty `error` on success.
-std::vector<Attachment> fetch_attachments(CliHttp& http, const std::string& base,
-                                          const cache::Digest& manifest,
-                                          const std::optional<std::set<std::string>>& known_tags,
-                                          std::string& error);
+// costs no manifest GETs (which Docker Hub counts).
+CliResult<std::vector<Attachment>> fetch_attachments(
+    CliHttp& http, const std::string& base, const cache::Digest& manifest,
+    const std::optional<std::set<std::string>>& known_tags);
 
 // Expands a list entry: with a tag or digest, itself; without, every listed tag (filtered).
-std::vector<proxy::registry::ImageReference> expand_entry(CliHttp& http, const std::string& server,
-                                                          const std::string& entry,
-                                                          const std::optional<std::regex>& filter,
-                                                          std::string& error);
+CliResult<std::vector<proxy::registry::ImageReference>> expand_entry(
+    CliHttp& http, const std::string& server, const std::string& entry,
+    const std::optional<std::regex>& filter);
 
 // The child manifests of an index wanted for `platforms` (empty = all of them).
 std::vector<cache::Descriptor> select_platforms(const cache::ManifestReferences& index,

@@ -110,13 +110,13 @@ CliOptions::Outcome CliOptions::parse(const std::vector<std::string>& args) cons
   return Outcome::kParsed;
 }
 
-int CliOptions::exit_code(Outcome outcome) {
+std::optional<int> CliOptions::exit_code(Outcome outcome) {
   switch (outcome) {
     case Outcome::kHelp: return 0;
     case Outcome::kUsageError: return 2;
     case Outcome::kParsed: break;
   }
-  return -1;
+  return std::nullopt;
 }
 
 int CliOptions::usage_error(const std::string& message) const {

@@ -38,8 +38,9 @@ class CliOptions {
 
   enum class Outcome { kParsed, kHelp, kUsageError };
   Outcome parse(const std::vector<std::string>& args) const;
-  // kHelp -> 0, kUsageError -> 2, kParsed -> -1 (go on): what the commands return.
-  static int exit_code(Outcome outcome);
+  // The exit status when the command stops here (kHelp -> 0, kUsageError -> 2); nullopt
+  // (kParsed) when it goes on.
+  static std::optional<int> exit_code(Outcome outcome);
   // Prints "regmirror COMMAND: message" and returns 2 (for checks after parsing).
   int usage_error(const std::string& message) const;
 

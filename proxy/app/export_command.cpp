@@ -48,12 +48,13 @@ struct ExportArgs : ImageSelection {
   bool signatures = true;
 };
 
-int parse(const std::vector<std::string>& args, ExportArgs& out) {
+// The exit status when the command stops after parsing; nullopt to go on.
+std::optional<int> parse(const std::vector<std::string>& args, ExportArgs& out) {
   CliOptions options("export", kExportUsage);
   add_selection_options(options, out);
   bool no_signatures = false;
   options.value({"--output", "-o"}, out.output).flag({"--no-signatures"}, no_signatures);
-  if (int code = CliOptions::exit_code(options.parse(args)); code >= 0) return code;
+  if (auto code = CliOptions::exit_code(options.parse(args))) return *code;
   if (no_signatures) out.signatures = false;
   if (out.images_file.empty() || out.output.empty()) {
     std::cerr << "regmirror export: --images FILE and -o BUNDLE.tar are required\n";
@@ -70,33 +71,33 @@ int parse(const std::vector<std::string>& args, ExportArgs& out) {
     out.platforms.clear();
   else if (out.platforms.empty())
     out.platforms.push_back(host_platform());
-  return -1;
+  return std::nullopt;
 }
 
 class LayoutBuilder {
  public:
   LayoutBuilder(CliHttp& http, fs::path root) : http_(http), root_(std::move(root)) {}
 
-  // Stores a manifest already fetched; returns the error, if any.
-  std::string put_bytes(const cache::Digest& digest, const std::string& bytes) {
+  // Stores a manifest already fetched.
+  CliResult<void> put_bytes(const cache::Digest& digest, const std::string& bytes) {
     auto path = root_ / cache::layout_blob_path(digest);
     if (fs::exists(path)) return {};
     fs::create_directories(path.parent_path());
     std::ofstream out(path, std::ios::binary);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) return "writing " + path.string() + " failed";
+    if (!out.flush()) return cli_error("writing " + path.string() + " failed");
     return {};
   }
 
   // Downloads a blob through the mirror, verifying it on the way.
-  std::string fetch_blob(const std::string& base, const cache::Descriptor& blob) {
+  CliResult<void> fetch_blob(const std::string& base, const cache::Descriptor& blob) {
     auto path = root_ / cache::layout_blob_path(blob.digest);
     if (fs::exists(path)) return {};
     fs::create_directories(path.parent_path());
     auto partial = path;
     partial += ".partial";
     std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    if (!out) return "cannot write " + partial.string();
+    if (!out) return cli_error("cannot write " + partial.string());
     cache::DigestHasher hasher(blob.digest.algorithm());
     std::uint64_t size = 0;
     auto answer = http_.download(base + "/blobs/" + blob.digest.str(), {},
@@ -110,11 +111,12 @@ class LayoutBuilder {
     out.close();
     if (!answer.ok()) {
       fs::remove(partial);
-      return "blob " + blob.digest.str() + ": " + answer.describe();
+      return cli_error("blob " + blob.digest.str() + ": " + answer.describe());
     }
     if (hasher.finish() != blob.digest || size != blob.size) {
       fs::remove(partial);
-      return "blob " + blob.digest.str() + ": the mirror's bytes do not match the digest and size";
+      return cli_error("blob " + blob.digest.str() +
+                       ": the mirror's bytes do not match the digest and size");
     }
     fs::rename(partial, path);
     bytes_ += size;
@@ -133,12 +135,12 @@ class LayoutBuilder {
 
 int run_export_command(const std::vector<std::string>& args) {
   ExportArgs parsed;
-  if (int code = parse(args, parsed); code >= 0) return code;
-  std::string error;
-  auto entries = read_image_list(parsed.images_file, error);
-  if (!error.empty() || entries.empty()) {
+  if (auto code = parse(args, parsed)) return *code;
+  auto entries = read_image_list(parsed.images_file);
+  if (!entries || entries->empty()) {
     std::cerr << "regmirror export: "
-              << (error.empty() ? parsed.images_file + " lists no images" : error) << "\n";
+              << (entries ? parsed.images_file + " lists no images" : entries.error().message)
+              << "\n";
     return 2;
   }
   fs::path output = parsed.output;
@@ -155,24 +157,26 @@ int run_export_command(const std::vector<std::string>& args) {
   LayoutBuilder builder(http, layout);
   json index_manifests = json::array();
   std::size_t images = 0;
-  for (const auto& entry : entries) {
-    auto refs = expand_entry(http, parsed.server, entry, parsed.tags, error);
-    if (!error.empty()) {
-      std::cerr << "regmirror export: " << error << "\n";
+  for (const auto& entry : *entries) {
+    auto refs = expand_entry(http, parsed.server, entry, parsed.tags);
+    if (!refs) {
+      std::cerr << "regmirror export: " << refs.error().message << "\n";
       return 1;
     }
-    for (const auto& ref : refs) {
+    for (const auto& ref : *refs) {
       auto base = registry_base(parsed.server, ref);
       auto fail = [&](const std::string& why) {
         std::cerr << "regmirror export: " << ref.str() << ": " << why << "\n";
         return 1;
       };
-      auto top = fetch_manifest(http, base, ref.digest.empty() ? ref.tag : ref.digest, error);
-      if (!top) return fail(error);
+      auto top = fetch_manifest(http, base, ref.digest.empty() ? ref.tag : ref.digest);
+      if (!top) return fail(top.error().message);
       auto top_refs = cache::parse_manifest_references(top->body);
       if (!top_refs)
         return fail("manifest " + top->digest.str() + " is not an image manifest or index");
-      if (auto e = builder.put_bytes(top->digest, top->body); !e.empty()) return fail(e);
+      if (auto put = builder.put_bytes(top->digest, top->body); !put) {
+        return fail(put.error().message);
+      }
       std::vector<cache::ManifestReferences> image_manifests;
       std::vector<cache::Digest> taken{top->digest};  // for their attachments
       if (top_refs->is_index) {
@@ -180,13 +184,14 @@ int run_export_command(const std::vector<std::string>& args) {
         if (children.empty())
           return fail("no manifest for the requested platform(s) in index " + top->digest.str());
         for (const auto& child : children) {
-          auto fetched = fetch_manifest(http, base, child.digest.str(), error);
-          if (!fetched) return fail(error);
+          auto fetched = fetch_manifest(http, base, child.digest.str());
+          if (!fetched) return fail(fetched.error().message);
           auto child_refs = cache::parse_manifest_references(fetched->body);
           if (!child_refs || child_refs->is_index)
             return fail("manifest " + child.digest.str() + " is not an image manifest");
-          if (auto e = builder.put_bytes(fetched->digest, fetched->body); !e.empty())
-            return fail(e);
+          if (auto put = builder.put_bytes(fetched->digest, fetched->body); !put) {
+            return fail(put.error().message);
+          }
           image_manifests.push_back(std::move(*child_refs));
           taken.push_back(fetched->digest);
         }
@@ -195,7 +200,7 @@ int run_export_command(const std::vector<std::string>& args) {
       }
       for (const auto& image : image_manifests) {
         for (const auto& blob : image.blobs) {
-          if (auto e = builder.fetch_blob(base, blob); !e.empty()) return fail(e);
+          if (auto got = builder.fetch_blob(base, blob); !got) return fail(got.error().message);
         }
       }
       auto media_type = top->media_type.empty() || top->media_type == "application/json"
@@ -213,22 +218,24 @@ int run_export_command(const std::vector<std::string>& args) {
       // Listed with their own entries: a fallback tag under its tag (import tags and pins
       // it), a referrer without a name (import indexes it under its subject).
       std::optional<std::set<std::string>> known;
-      std::string list_error;
-      auto listed = list_tags(http, parsed.server, ref, std::nullopt, list_error);
-      if (list_error.empty()) known.emplace(listed.begin(), listed.end());
+      if (auto listed = list_tags(http, parsed.server, ref, std::nullopt)) {
+        known.emplace(listed->begin(), listed->end());
+      }
       for (const auto& digest : taken) {
-        auto found = fetch_attachments(http, base, digest, known, error);
-        if (!error.empty()) return fail(error);
-        for (const auto& attachment : found) {
+        auto found = fetch_attachments(http, base, digest, known);
+        if (!found) return fail(found.error().message);
+        for (const auto& attachment : *found) {
           const auto& manifest = attachment.manifest;
-          auto refs = cache::parse_manifest_references(manifest.body);
-          if (!refs) return fail("attachment " + manifest.digest.str() + " does not parse");
-          if (auto e = builder.put_bytes(manifest.digest, manifest.body); !e.empty()) return fail(e);
-          for (const auto& blob : refs->blobs) {
-            if (auto e = builder.fetch_blob(base, blob); !e.empty()) return fail(e);
+          auto attached = cache::parse_manifest_references(manifest.body);
+          if (!attached) return fail("attachment " + manifest.digest.str() + " does not parse");
+          if (auto put = builder.put_bytes(manifest.digest, manifest.body); !put) {
+            return fail(put.error().message);
+          }
+          for (const auto& blob : attached->blobs) {
+            if (auto got = builder.fetch_blob(base, blob); !got) return fail(got.error().message);
           }
           auto type = manifest.media_type.empty() || manifest.media_type == "application/json"
-                          ? refs->media_type
+                          ? attached->media_type
                           : manifest.media_type;
           if (type.empty()) type = "application/vnd.oci.image.manifest.v1+json";
           json entry{{"mediaType", type},

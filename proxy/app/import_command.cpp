@@ -41,7 +41,7 @@ int run_import_command(const std::vector<std::string>& args) {
   CliOptions options("import", kImportUsage);
   options.value({"--admin"}, admin).value({"--tmp-dir"}, tmp_dir).flag({"--no-pin"}, no_pin)
       .positionals(positional);
-  if (int code = CliOptions::exit_code(options.parse(args)); code >= 0) return code;
+  if (auto code = CliOptions::exit_code(options.parse(args))) return *code;
   pin = !no_pin;
   if (positional.size() > 1) {
     return options.usage_error("one bundle at a time (got '" + positional[0] + "' and '" +
@@ -81,11 +81,10 @@ int run_import_command(const std::vector<std::string>& args) {
   json pins = json::array();
   for (const auto& image : contents.images) {
     if (image.ref.empty()) continue;  // content only: reachable by digest
-    std::string why;
-    auto ref = proxy::registry::parse_image_reference(image.ref, &why);
+    auto ref = proxy::registry::parse_image_reference(image.ref);
     if (!ref) {
       std::cerr << "regmirror import: " << bundle << ": image " << image.digest.str()
-                << " has a bad reference '" << image.ref << "': " << why << "\n";
+                << " has a bad reference '" << image.ref << "': " << ref.error().message << "\n";
       return 1;
     }
     if (!ref->tag.empty()) {

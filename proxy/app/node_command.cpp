@@ -270,7 +270,7 @@ int run_render(const std::vector<std::string>& args, const NodeCliEnv& env) {
   NodeArgs a;
   CliOptions cli = node_cli_options("render", kRenderHelp, a, env);
   cli.value({"--out"}, a.out).value({"--daemon-json"}, a.daemon_json);
-  if (int code = CliOptions::exit_code(cli.parse(args)); code >= 0) return code;
+  if (auto code = CliOptions::exit_code(cli.parse(args))) return *code;
   if (!a.mirror || !a.out) {
     return cli.usage_error("--mirror URL and --out DIR are required (see --help)");
   }
@@ -508,7 +508,7 @@ int run_apply(const std::vector<std::string>& args, const NodeCliEnv& env) {
   CliOptions cli = node_cli_options("apply", kApplyHelp, a, env);
   add_host_options(cli, a);
   cli.flag({"--dry-run"}, a.dry_run).value({"--every"}, a.every);
-  if (int code = CliOptions::exit_code(cli.parse(args)); code >= 0) return code;
+  if (auto code = CliOptions::exit_code(cli.parse(args))) return *code;
   auto target = target_from(a);
   if (!target) return cli.usage_error(target.error().message);
   std::optional<std::chrono::seconds> every;
@@ -571,7 +571,7 @@ int run_check(const std::vector<std::string>& args, const NodeCliEnv& env) {
   CliOptions cli = node_cli_options("check", kCheckHelp, a, env);
   add_host_options(cli, a);
   cli.value({"--kubelet-config"}, a.kubelet_config);
-  if (int code = CliOptions::exit_code(cli.parse(args)); code >= 0) return code;
+  if (auto code = CliOptions::exit_code(cli.parse(args))) return *code;
   auto target = target_from(a);
   if (!target) return cli.usage_error(target.error().message);
   FileApplier applier(target->root, env.clock);

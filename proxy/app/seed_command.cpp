@@ -95,7 +95,8 @@ class Progress {
   std::string current_;
 };
 
-int parse(const std::vector<std::string>& args, SeedArgs& out) {
+// The exit status when the command stops after parsing; nullopt to go on.
+std::optional<int> parse(const std::vector<std::string>& args, SeedArgs& out) {
   CliOptions options("seed", kSeedUsage);
   add_selection_options(options, out);
   bool no_pin = false;
@@ -104,7 +105,7 @@ int parse(const std::vector<std::string>& args, SeedArgs& out) {
       .value({"--admin"}, out.admin)
       .flag({"--no-pin"}, no_pin)
       .flag({"--no-signatures"}, no_signatures);
-  if (int code = CliOptions::exit_code(options.parse(args)); code >= 0) return code;
+  if (auto code = CliOptions::exit_code(options.parse(args))) return *code;
   if (no_pin) out.pin = false;
   if (no_signatures) out.signatures = false;
   if (out.base_set == !out.images_file.empty()) {
@@ -124,32 +125,32 @@ int parse(const std::vector<std::string>& args, SeedArgs& out) {
     out.platforms.clear();
   else if (out.platforms.empty())
     out.platforms.push_back(host_platform());
-  return -1;
+  return std::nullopt;
 }
 
-// Pulls one image through the mirror; empty string on success, else why not.
-std::string seed_one(CliHttp& http, const SeedArgs& args,
-                     const proxy::registry::ImageReference& ref, Progress& progress,
-                     std::string& detail) {
+// Pulls one image through the mirror; what was done (for the progress line), or why not.
+CliResult<std::string> seed_one(CliHttp& http, const SeedArgs& args,
+                                const proxy::registry::ImageReference& ref, Progress& progress) {
   auto base = registry_base(args.server, ref);
-  std::string error;
-  auto top = fetch_manifest(http, base, ref.digest.empty() ? ref.tag : ref.digest, error);
-  if (!top) return error;
+  auto top = fetch_manifest(http, base, ref.digest.empty() ? ref.tag : ref.digest);
+  if (!top) return top.error();
   auto refs = cache::parse_manifest_references(top->body);
-  if (!refs) return "manifest " + top->digest.str() + " is not an image manifest or index";
+  if (!refs) {
+    return cli_error("manifest " + top->digest.str() + " is not an image manifest or index");
+  }
   std::vector<cache::ManifestReferences> images;
   std::vector<cache::Digest> taken{top->digest};  // every manifest seeded, for its attachments
   std::size_t manifest_count = 1;
   if (refs->is_index) {
     auto children = select_platforms(*refs, args.platforms);
     if (children.empty())
-      return "no manifest for the requested platform(s) in index " + top->digest.str();
+      return cli_error("no manifest for the requested platform(s) in index " + top->digest.str());
     for (const auto& child : children) {
-      auto fetched = fetch_manifest(http, base, child.digest.str(), error);
-      if (!fetched) return error;
+      auto fetched = fetch_manifest(http, base, child.digest.str());
+      if (!fetched) return fetched.error();
       auto child_refs = cache::parse_manifest_references(fetched->body);
       if (!child_refs || child_refs->is_index)
-        return "manifest " + child.digest.str() + " is not an image manifest";
+        return cli_error("manifest " + child.digest.str() + " is not an image manifest");
       images.push_back(std::move(*child_refs));
       taken.push_back(fetched->digest);
       ++manifest_count;
@@ -165,13 +166,13 @@ std::string seed_one(CliHttp& http, const SeedArgs& args,
   if (args.signatures) {
     // One tags/list instead of a GET per possible fallback tag; when the listing fails, ask.
     std::optional<std::set<std::string>> known;
-    std::string list_error;
-    auto listed = list_tags(http, args.server, ref, std::nullopt, list_error);
-    if (list_error.empty()) known.emplace(listed.begin(), listed.end());
+    if (auto listed = list_tags(http, args.server, ref, std::nullopt)) {
+      known.emplace(listed->begin(), listed->end());
+    }
     for (const auto& digest : taken) {
-      auto found = fetch_attachments(http, base, digest, known, error);
-      if (!error.empty()) return error;
-      for (const auto& attachment : found) {
+      auto found = fetch_attachments(http, base, digest, known);
+      if (!found) return found.error();
+      for (const auto& attachment : *found) {
         ++attachments;
         auto attached = cache::parse_manifest_references(attachment.manifest.body);
         if (!attached) continue;  // not an image manifest: nothing more to pull
@@ -195,38 +196,37 @@ std::string seed_one(CliHttp& http, const SeedArgs& args,
       progress.bytes(data.size());
       return true;
     });
-    if (!answer.ok()) return "blob " + digest.str() + ": " + answer.describe();
+    if (!answer.ok()) return cli_error("blob " + digest.str() + ": " + answer.describe());
     if (hasher.finish() != digest)
-      return "blob " + digest.str() + ": the mirror's bytes do not match the digest";
+      return cli_error("blob " + digest.str() + ": the mirror's bytes do not match the digest");
   }
   if (args.pin) {
     auto pin = http.request("POST", args.admin + "/admin/pins", {"Content-Type: application/json"},
                             json{{"ref", ref.str()}}.dump());
-    if (!pin.ok()) return "pulled, but pinning failed: " + pin.describe();
+    if (!pin.ok()) return cli_error("pulled, but pinning failed: " + pin.describe());
   }
-  detail = std::to_string(manifest_count) + " manifests, " + std::to_string(blobs.size()) +
-           " blobs (" + std::to_string(already) + " already cached), " +
-           format_bytes(fetched_bytes) + " fetched" +
-           (args.signatures ? ", " + std::to_string(attachments) + " signatures/attachments" : "") +
-           (args.pin ? ", pinned" : "");
-  return {};
+  return std::to_string(manifest_count) + " manifests, " + std::to_string(blobs.size()) +
+         " blobs (" + std::to_string(already) + " already cached), " +
+         format_bytes(fetched_bytes) + " fetched" +
+         (args.signatures ? ", " + std::to_string(attachments) + " signatures/attachments" : "") +
+         (args.pin ? ", pinned" : "");
 }
 
 }  // namespace
 
 int run_seed_command(const std::vector<std::string>& args) {
   SeedArgs parsed;
-  if (int code = parse(args, parsed); code >= 0) return code;
+  if (auto code = parse(args, parsed)) return *code;
   std::vector<std::string> entries;
   if (parsed.base_set) {
     entries = base_image_set();
   } else {
-    std::string error;
-    entries = read_image_list(parsed.images_file, error);
-    if (!error.empty()) {
-      std::cerr << "regmirror seed: " << error << "\n";
+    auto listed = read_image_list(parsed.images_file);
+    if (!listed) {
+      std::cerr << "regmirror seed: " << listed.error().message << "\n";
       return 2;
     }
+    entries = std::move(*listed);
     if (entries.empty()) {
       std::cerr << "regmirror seed: " << parsed.images_file << " lists no images\n";
       return 2;
@@ -237,24 +237,22 @@ int run_seed_command(const std::vector<std::string>& args) {
   std::vector<proxy::registry::ImageReference> refs;
   std::vector<std::pair<std::string, std::string>> bad_entries;
   for (const auto& entry : entries) {
-    std::string error;
-    auto expanded = expand_entry(http, parsed.server, entry, parsed.tags, error);
-    if (!error.empty()) {
-      bad_entries.emplace_back(entry, error);
+    auto expanded = expand_entry(http, parsed.server, entry, parsed.tags);
+    if (!expanded) {
+      bad_entries.emplace_back(entry, expanded.error().message);
       continue;
     }
-    refs.insert(refs.end(), expanded.begin(), expanded.end());
+    refs.insert(refs.end(), expanded->begin(), expanded->end());
   }
   Progress progress(refs.size() + bad_entries.size());
   for (const auto& [entry, why] : bad_entries) progress.failed(entry, why);
   for (const auto& ref : refs) {
     progress.working(ref.str());
-    std::string detail;
-    auto error = seed_one(http, parsed, ref, progress, detail);
-    if (error.empty()) {
-      progress.done(ref.str(), detail);
+    auto seeded = seed_one(http, parsed, ref, progress);
+    if (seeded) {
+      progress.done(ref.str(), *seeded);
     } else {
-      progress.failed(ref.str(), error);
+      progress.failed(ref.str(), seeded.error().message);
     }
   }
   std::cout << "seeded " << (refs.size() + bad_entries.size() - progress.failures()) << " of "

@@ -117,7 +117,8 @@ std::string check_ready(const fs::path& data_dir) {
   return wrote ? std::string() : "data dir not writable (write failed)";
 }
 
-int parse_args(const std::vector<std::string>& args, ServeArgs& out) {
+// The exit status when the command stops after parsing; nullopt to go on.
+std::optional<int> parse_args(const std::vector<std::string>& args, ServeArgs& out) {
   CliOptions options("serve", kServeUsage);
   options.value({"--config"}, out.config_path)
       .value({"--listen"}, out.listen)
@@ -131,7 +132,7 @@ int parse_args(const std::vector<std::string>& args, ServeArgs& out) {
 
 int run_serve_command(const std::vector<std::string>& args) {
   ServeArgs parsed;
-  if (int code = parse_args(args, parsed); code >= 0) return code;
+  if (auto code = parse_args(args, parsed)) return *code;
   if (parsed.print_default) {
     std::cout << config::default_config_json() << "\n";
     return 0;

@@ -12,11 +12,8 @@ std::string ImageReference::str() const {
   return out;
 }
 
-std::optional<ImageReference> parse_image_reference(std::string_view text, std::string* why) {
-  auto fail = [why](std::string reason) -> std::optional<ImageReference> {
-    if (why != nullptr) *why = std::move(reason);
-    return std::nullopt;
-  };
+Result<ImageReference, MessageError> parse_image_reference(std::string_view text) {
+  auto fail = [](std::string reason) { return message_error(std::move(reason)); };
   if (text.empty()) return fail("empty reference");
   ImageReference out;
   std::string_view rest = text;

@@ -3,9 +3,10 @@
 // "alpine@sha256:..."): the first segment is a registry host when it has a '.' or ':' or is
 // "localhost" (Docker's rule); otherwise the image is on docker.io, where one-segment names get
 // "library/". Tag and digest are both optional here: callers decide what a bare name means.
-#include <optional>
 #include <string>
 #include <string_view>
+
+#include "config/result.hpp"
 
 namespace regmirror::proxy::registry {
 
@@ -21,7 +22,8 @@ struct ImageReference {
   std::string name() const { return host + "/" + repository; }
 };
 
-// nullopt (with the reason in `why`) for anything that fails the distribution grammar.
-std::optional<ImageReference> parse_image_reference(std::string_view text, std::string* why);
+// The reason, as one sentence naming the bad part, for anything that fails the distribution
+// grammar.
+Result<ImageReference, MessageError> parse_image_reference(std::string_view text);
 
 }  // namespace regmirror::proxy::registry

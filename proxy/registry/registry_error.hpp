@@ -3,9 +3,9 @@
 // (mapped to HTTP status and body in oci_error.cpp, the only place), with a message that names
 // the repository, reference or digest, and Retry-After when an upstream asked for one.
 // Services return Answer<T>; the handler turns an error into the response.
-#include <boost/system/result.hpp>
 #include <string>
 
+#include "config/result.hpp"
 #include "proxy/registry/oci_error.hpp"
 
 namespace regmirror::proxy::registry {
@@ -16,8 +16,9 @@ struct RegistryError {
   std::string retry_after;
 };
 
+// The registry layer's name for its results: what the client will be answered.
 template <class T>
-using Answer = boost::system::result<T, RegistryError>;
+using Answer = Result<T, RegistryError>;
 
 inline RegistryError registry_error(OciError code, std::string message,
                                     std::string retry_after = {}) {

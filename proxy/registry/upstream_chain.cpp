@@ -155,9 +155,9 @@ void UpstreamChain::observe(const UpstreamTarget& target, const std::string& met
   }
 }
 
-asio::awaitable<boost::system::result<std::size_t, WalkFailure>> UpstreamChain::walk(
+asio::awaitable<Result<std::size_t, WalkFailure>> UpstreamChain::walk(
     std::string repository, bool counted_get, Attempt attempt, std::size_t first) const {
-  using WalkResult = boost::system::result<std::size_t, WalkFailure>;
+  using WalkResult = Result<std::size_t, WalkFailure>;
   WalkFailure failure;
   std::size_t applicable = 0;
   for (std::size_t i = first; i < endpoints_.size(); ++i) {

@@ -93,7 +93,7 @@ class UpstreamChain {
   // Runs `attempt` on each applicable upstream in turn, from `first`, until one answers.
   // Returns the winner's index, or the failure. `counted_get`: a request the upstream counts
   // against its pull quota (manifest GET), held back during a 429 back-off.
-  boost::asio::awaitable<boost::system::result<std::size_t, WalkFailure>> walk(
+  boost::asio::awaitable<Result<std::size_t, WalkFailure>> walk(
       std::string repository, bool counted_get, Attempt attempt, std::size_t first = 0) const;
 
   // GET/HEAD "/v2/<upstream repo><suffix>" buffered up to `max_body`, on the walk. A failure

@@ -2,9 +2,10 @@
 // Errors of the S3 client: a code to act on plus a message with context (operation, bucket,
 // key, the S3 error code), never a credential.
 #include <boost/system/error_code.hpp>
-#include <boost/system/result.hpp>
 #include <string>
 #include <type_traits>
+
+#include "config/result.hpp"
 
 namespace regmirror::proxy::s3 {
 
@@ -32,12 +33,13 @@ struct S3Error {
   std::string message;  // one line, for logs and start-up errors
 };
 
-// Lets boost::system::result<T, S3Error>::value() throw (only ever used in tests).
+// Lets Result<T, S3Error>::value() throw (only ever used in tests).
 [[noreturn]] void throw_exception_from_error(const S3Error& error,
                                              const boost::source_location& location);
 
+// The S3 client's name for its results (its callers branch on S3Error::code).
 template <class T>
-using S3Result = boost::system::result<T, S3Error>;
+using S3Result = Result<T, S3Error>;
 
 }  // namespace regmirror::proxy::s3
 

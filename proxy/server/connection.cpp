@@ -163,21 +163,21 @@ std::optional<std::uint64_t> Connection::body_length() const {
   return std::stoull(std::string(text));
 }
 
-asio::awaitable<boost::system::result<std::size_t>> Connection::read_body_chunk(
+asio::awaitable<Result<std::size_t>> Connection::read_body_chunk(
     std::span<std::byte> out, std::chrono::seconds timeout) {
-  using Result = boost::system::result<std::size_t>;
-  if (body_buffer_ == nullptr) co_return Result(boost::system::errc::make_error_code(boost::system::errc::not_supported));
+  using ChunkResult = Result<std::size_t>;
+  if (body_buffer_ == nullptr) co_return ChunkResult(boost::system::errc::make_error_code(boost::system::errc::not_supported));
   auto length = body_length();
-  if (!length) co_return Result(boost::system::errc::make_error_code(boost::system::errc::invalid_argument));
+  if (!length) co_return ChunkResult(boost::system::errc::make_error_code(boost::system::errc::invalid_argument));
   auto remaining = *length - body_read_;
-  if (remaining == 0 || out.empty()) co_return Result(std::size_t{0});
+  if (remaining == 0 || out.empty()) co_return ChunkResult(std::size_t{0});
   if (!continue_sent_) {
     continue_sent_ = true;
     auto expect = request_[http::field::expect];
     if (boost::beast::iequals(expect, "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       if (!co_await send_bytes(std::as_bytes(std::span(kContinue.data(), kContinue.size())))) {
-        co_return Result(boost::system::errc::make_error_code(boost::system::errc::broken_pipe));
+        co_return ChunkResult(boost::system::errc::make_error_code(boost::system::errc::broken_pipe));
       }
     }
   }
@@ -186,7 +186,7 @@ asio::awaitable<boost::system::result<std::size_t>> Connection::read_body_chunk(
     auto n = asio::buffer_copy(asio::buffer(out.data(), want), body_buffer_->data());
     body_buffer_->consume(n);
     body_read_ += n;
-    co_return Result(n);
+    co_return ChunkResult(n);
   }
   stream_.expires_after(timeout);
   boost::system::error_code ec;
@@ -199,9 +199,9 @@ asio::awaitable<boost::system::result<std::size_t>> Connection::read_body_chunk(
                                                        asio::as_tuple(asio::use_awaitable));
   }
   stream_.expires_never();
-  if (ec) co_return Result(ec);
+  if (ec) co_return ChunkResult(ec);
   body_read_ += n;
-  co_return Result(n);
+  co_return ChunkResult(n);
 }
 
 }  // namespace regmirror::proxy::server

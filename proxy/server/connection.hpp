@@ -16,7 +16,8 @@
 #include <cstdint>
 #include <optional>
 #include <span>
-#include <boost/system/result.hpp>
+
+#include "config/result.hpp"
 
 #include "proxy/server/tls_socket_writer.hpp"
 
@@ -62,7 +63,7 @@ class Connection {
   // is no body source or Content-Length, the client closes early, or `timeout` passes.
   // A client that sent `Expect: 100-continue` gets the interim 100 response on the first read:
   // a route that refuses a body answers without reading it, and the client never sends it.
-  boost::asio::awaitable<boost::system::result<std::size_t>> read_body_chunk(
+  boost::asio::awaitable<Result<std::size_t>> read_body_chunk(
       std::span<std::byte> out, std::chrono::seconds timeout);
   // True when the request announced a body that was not read to its end: the server then
   // drains what the client still sends before closing, so the answer is not lost to a reset.

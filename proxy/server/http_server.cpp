@@ -12,6 +12,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <atomic>
+#include <charconv>
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <span>
@@ -219,7 +220,7 @@ HttpServer::HttpServer(Handler& handler, ServerOptions options)
 
 HttpServer::~HttpServer() = default;
 
-boost::system::result<std::string> HttpServer::listen(const std::string& address) {
+Result<std::string> HttpServer::listen(const std::string& address) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos) return asio::error::invalid_argument;
   auto host = address.substr(0, colon);
@@ -227,8 +228,14 @@ boost::system::result<std::string> HttpServer::listen(const std::string& address
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
   if (ec) return ec;
-  unsigned long port = std::stoul(address.substr(colon + 1));
-  tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
+  // A port that is not a number is an error value like a bad host (std::stoul threw here).
+  auto port_text = std::string_view(address).substr(colon + 1);
+  unsigned short port = 0;
+  auto [end, parsed] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (parsed != std::errc() || end != port_text.data() + port_text.size()) {
+    return asio::error::invalid_argument;
+  }
+  tcp::endpoint endpoint(ip, port);
   auto acceptor = std::make_unique<tcp::acceptor>(impl_->accept_context);
   acceptor->open(endpoint.protocol(), ec);
   if (ec) return ec;

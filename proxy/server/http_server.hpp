@@ -2,12 +2,12 @@
 // The HTTP/1.1 server: one acceptor, one io_context per thread (connections are spread over
 // them round-robin, so a connection's handlers never run concurrently and need no strand),
 // keep-alive, header size limit and idle timeout per connection.
-#include <boost/system/result.hpp>
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
 
+#include "config/result.hpp"
 #include "proxy/server/connection.hpp"
 
 namespace regmirror::proxy::server {
@@ -31,7 +31,7 @@ class HttpServer {
   ~HttpServer();
 
   // Binds and listens ("ADDR:PORT"; port 0 picks one). Returns the bound "ADDR:PORT".
-  boost::system::result<std::string> listen(const std::string& address);
+  Result<std::string> listen(const std::string& address);
   // Serves until stop() or SIGINT/SIGTERM; returns when every thread has finished.
   void run();
   void stop();

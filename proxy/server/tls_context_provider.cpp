@@ -27,11 +27,13 @@ std::uint64_t stamp_of(const std::string& cert, const std::string& key) {
 
 TlsContextProvider::TlsContextProvider(std::string cert_file, std::string key_file)
     : cert_file_(std::move(cert_file)), key_file_(std::move(key_file)) {
-  context_ = load();
+  auto loaded = load();
+  if (!loaded) throw std::runtime_error(loaded.error().message);  // start-up: a bad config
+  context_ = std::move(*loaded);
   stamp_ = stamp_of(cert_file_, key_file_);
 }
 
-std::shared_ptr<boost::asio::ssl::context> TlsContextProvider::load() const {
+Result<std::shared_ptr<boost::asio::ssl::context>, MessageError> TlsContextProvider::load() const {
   namespace ssl = boost::asio::ssl;
   auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
   context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -39,9 +41,9 @@ std::shared_ptr<boost::asio::ssl::context> TlsContextProvider::load() const {
                        ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
   boost::system::error_code ec;
   context->use_certificate_chain_file(cert_file_, ec);
-  if (ec) throw std::runtime_error("tls.cert " + cert_file_ + ": " + ec.message());
+  if (ec) return message_error("tls.cert " + cert_file_ + ": " + ec.message());
   context->use_private_key_file(key_file_, ssl::context::pem, ec);
-  if (ec) throw std::runtime_error("tls.key " + key_file_ + ": " + ec.message());
+  if (ec) return message_error("tls.key " + key_file_ + ": " + ec.message());
   return context;
 }
 
@@ -52,13 +54,14 @@ std::shared_ptr<boost::asio::ssl::context> TlsContextProvider::current() {
     next_check_ = now + std::chrono::seconds(5);
     auto stamp = stamp_of(cert_file_, key_file_);
     if (stamp != stamp_) {
-      try {
-        context_ = load();
+      if (auto loaded = load()) {
+        context_ = std::move(*loaded);
         stamp_ = stamp;
         logging::info("tls_reloaded", {{"cert", cert_file_}});
-      } catch (const std::exception& e) {
+      } else {
         // Half-written renewal: keep serving with the old pair and try again later.
-        logging::error("tls_reload_failed", {{"cert", cert_file_}, {"error", e.what()}});
+        logging::error("tls_reload_failed",
+                       {{"cert", cert_file_}, {"error", loaded.error().message}});
       }
     }
   }

@@ -8,11 +8,14 @@
 #include <mutex>
 #include <string>
 
+#include "config/result.hpp"
+
 namespace regmirror::proxy::server {
 
 class TlsContextProvider {
  public:
-  // Loads the pair once; throws std::runtime_error with the file and OpenSSL's reason.
+  // Loads the pair once; throws std::runtime_error with the file and OpenSSL's reason (start-up
+  // only: a reload on a network thread gets the same reason as a value).
   TlsContextProvider(std::string cert_file, std::string key_file);
 
   // The newest usable context. A changed pair that fails to load is logged and the previous
@@ -20,7 +23,8 @@ class TlsContextProvider {
   std::shared_ptr<boost::asio::ssl::context> current();
 
  private:
-  std::shared_ptr<boost::asio::ssl::context> load() const;
+  // The file that failed and OpenSSL's reason when the pair does not load.
+  Result<std::shared_ptr<boost::asio::ssl::context>, MessageError> load() const;
 
   std::string cert_file_;
   std::string key_file_;

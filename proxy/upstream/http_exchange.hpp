@@ -7,7 +7,6 @@
 //   - CurlMulti (curl_multi.hpp): on the transfer thread, many at once (registry upstreams).
 // Redirects are never followed here: a client decides where a redirect may take its
 // credentials (registry_client.cpp).
-#include <boost/system/result.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -19,12 +18,13 @@
 #include <utility>
 #include <vector>
 
+#include "config/result.hpp"
+
 typedef void CURL;
 
 namespace regmirror::proxy::upstream {
 
-template <class T>
-using Result = boost::system::result<T>;
+using regmirror::Result;  // upstream::Result<T>: errors as upstream_error.hpp describes
 
 // The head (and, when buffered, the body) of an answer. Header names are lower-cased; after
 // 1xx answers only the final head is kept.

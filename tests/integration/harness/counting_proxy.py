@@ -15,6 +15,9 @@ Every request is recorded (method, target incl. query, lowercased request
 headers, status, body bytes sent, the fault applied) and can be queried with
 ``count(method, path_regex)`` / ``requests(...)`` / ``headers_seen(...)``.
 Regexes use ``re.search`` on the full request target (path + query).
+A record is complete before the client can see what it describes: it is added when the request
+arrives, and its status and byte count are written before the bytes they count are sent (and
+corrected if the send fails), so a test that reads it right after its response finds it whole.
 
 Faults, switchable at run time (all thread-safe; ``times=N`` applies a rule to
 the next N matching requests only, ``None`` = until ``clear_faults()``):
@@ -60,8 +63,8 @@ class Request:
     method: str
     target: str                 # path + "?" + query, as received
     headers: Dict[str, str]     # lowercased names; repeated headers joined with ", "
-    status: int = 0             # status sent (0: none, connection dropped)
-    body_bytes: int = 0         # response body bytes actually sent
+    status: int = 0             # status sent (0: none, connection dropped before it went out)
+    body_bytes: int = 0         # response body bytes sent (a failed write's chunk not counted)
     fault: str = ""             # name of the fault applied, "" if forwarded untouched
     time: float = 0.0           # time.time() when received
 
@@ -351,15 +354,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     # -------------------------------------------------------------- helpers
     def _send_simple(self, rec: Request, status: int, body: bytes, headers: Dict[str, str]) -> None:
-        self.send_response_only(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD" and body:
-            self.wfile.write(body)
-            rec.body_bytes = len(body)
-        rec.status = status
+        with_body = self.command != "HEAD" and bool(body)
+        rec.status, rec.body_bytes = status, len(body) if with_body else 0  # before the client sees it
+        try:
+            self.send_response_only(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if with_body:
+                self.wfile.write(body)
+        except OSError:
+            rec.status, rec.body_bytes = 0, 0
+            raise
 
     def _read_request_body(self) -> Optional[bytes]:
         te = self.headers.get("Transfer-Encoding", "").lower()
@@ -436,11 +443,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             else:  # chunked / close-delimited upstream body: buffer it to send a length
                 prebuffered = resp.read()
                 headers.append(("Content-Length", str(len(prebuffered))))
-        self.send_response_only(resp.status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        rec.status = resp.status
+        rec.status = resp.status  # before the client sees it
+        try:
+            self.send_response_only(resp.status)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.end_headers()
+        except OSError:
+            rec.status = 0
+            raise
         if no_body:
             return
         corrupt = "corrupt" in rules
@@ -459,11 +470,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if corrupt:
                     chunk = chunk.translate(_XOR)
                 if cut is not None and sent + len(chunk) >= cut:
+                    rec.body_bytes = cut  # counted before the client can have it
                     self.wfile.write(chunk[:max(0, cut - sent)])
                     sent = cut
                     self.wfile.flush()
                     self.close_connection = True
                     break
+                rec.body_bytes = sent + len(chunk)  # counted before the client can have it
                 self.wfile.write(chunk)
                 sent += len(chunk)
                 if rate is not None:
@@ -475,6 +488,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True      # client went away (e.g. range fetch closed early)
         finally:
-            rec.body_bytes = sent
+            rec.body_bytes = sent  # a chunk whose write failed is taken back
         if length is not None and sent < int(length):
             self.close_connection = True

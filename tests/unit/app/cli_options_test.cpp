@@ -77,6 +77,7 @@ TEST(CliOptions, HelpPrintsTheUsageAndPositionalsNeedADeclaration) {
   EXPECT_EQ(options.parse({"--help"}), Outcome::kHelp);
   EXPECT_EQ(testing::internal::GetCapturedStdout(), "usage text\n");
   EXPECT_EQ(CliOptions::exit_code(Outcome::kHelp), 0);
+  EXPECT_FALSE(CliOptions::exit_code(Outcome::kParsed).has_value());
   bool flag = false;
   CliOptions strict("serve", "u");
   strict.flag({"--check-config"}, flag);

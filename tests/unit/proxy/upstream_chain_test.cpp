@@ -14,7 +14,7 @@ namespace {
 
 namespace asio = boost::asio;
 using Kind = AttemptVerdict::Kind;
-using WalkResult = boost::system::result<std::size_t, WalkFailure>;
+using WalkResult = regmirror::Result<std::size_t, WalkFailure>;
 
 // The walk itself, with scripted attempts: no network.
 class UpstreamChainTest : public ::testing::Test {
