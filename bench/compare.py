@@ -162,7 +162,9 @@ class Server:
 class RegmirrorServer(Server):
     name = "regmirror"
 
-    def __init__(self, binary: str, upstream_url: str, workdir: str, extra: Optional[dict] = None):
+    def __init__(self, binary: str, upstream_url: str, workdir: str, extra: Optional[dict] = None,
+                 name: str = "regmirror"):
+        self.name = name
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.port = proc.free_port()
@@ -490,6 +492,9 @@ def main() -> int:
     ap.add_argument("--cold-rate", type=int, default=64,
                     help="MiB/s per response of the throttled upstream front for the second cold "
                          "pull round (0: skip that round)")
+    ap.add_argument("--baseline", metavar="BIN",
+                    help="a second regmirror binary (say, the previous commit's) run beside the "
+                         "first in every cell, interleaved; its own table compares the two")
     ap.add_argument("--profile", metavar="DIR", help="perf-record regmirror in extra runs; reports in DIR")
     ap.add_argument("--workdir", help="keep everything here (default: a temp dir, removed at exit)")
     args = ap.parse_args()
@@ -522,6 +527,12 @@ def main() -> int:
         up.push_layout(layout, TAG, REPO_NAME)
         rm = RegmirrorServer(args.regmirror, up.url, os.path.join(work, "regmirror"))
         servers.append(rm)
+        base = None  # the --baseline regmirror, measured in the same cells as rm
+        if args.baseline:
+            base = RegmirrorServer(args.baseline, up.url, os.path.join(work, "baseline"),
+                                   name=BASELINE)
+            servers.append(base)
+        caches = [rm] + ([base] if base else [])
         dist = DistributionServer(up.url, os.path.join(work, "distribution"))
         servers.append(dist)
         ngx = NginxServer(layout, os.path.join(work, "nginx"))
@@ -535,7 +546,7 @@ def main() -> int:
         # 3. (c) cold pull. Round "": straight from the upstream on loopback (the main regmirror
         # and distribution instances, fresh, warmed by this). Round "_thr": through a throttled
         # front (--cold-rate MiB/s per response, like an internet link), on extra fresh instances.
-        def cold_round(suffix: str, source_url: str, rm_srv: Server, dist_srv: Server) -> None:
+        def cold_round(suffix: str, source_url: str, rm_srvs: List[Server], dist_srv: Server) -> None:
             url = source_url + blob_path(big.digest)
             # Median of 3: nginx's limit_rate grants up to a second's worth at the start of a
             # response (it counts whole seconds), so throttled pulls jitter.
@@ -546,7 +557,7 @@ def main() -> int:
                 f"{args.clients} clients straight from the upstream {direct8:.2f}s")
             figures["direct_pull_s" + suffix] = direct_s
             figures["direct_pull_many_s" + suffix] = direct8
-            for srv in (rm_srv, dist_srv):
+            for srv in (*rm_srvs, dist_srv):
                 off = log_size(up.log_path)
                 with RssSampler(srv.pid()) as rss:
                     wall = concurrent_curl(srv.url + blob_path(big.digest), args.clients, big.size)
@@ -561,19 +572,23 @@ def main() -> int:
                 cell("cold_upstream_gets" + suffix, srv.name, served)
                 cell("cold_peak_rss_mib" + suffix, srv.name, rss.peak_kib / 1024)
 
-        cold_round("", up.url, rm, dist)
+        cold_round("", up.url, caches, dist)
         if args.cold_rate > 0:
             front = ThrottledFront(up.url, args.cold_rate, os.path.join(work, "throttle"))
             servers.append(front)
-            rm2 = RegmirrorServer(args.regmirror, front.url, os.path.join(work, "regmirror-thr"))
-            servers.append(rm2)
+            caches2 = [RegmirrorServer(args.regmirror, front.url, os.path.join(work, "regmirror-thr"))]
+            if args.baseline:
+                caches2.append(RegmirrorServer(args.baseline, front.url,
+                                               os.path.join(work, "baseline-thr"), name=BASELINE))
+            servers.extend(caches2)
             dist2 = DistributionServer(front.url, os.path.join(work, "distribution-thr"))
             servers.append(dist2)
-            cold_round("_thr", front.url, rm2, dist2)
-            for extra in (dist2, rm2, front):
+            cold_round("_thr", front.url, caches2, dist2)
+            for extra in (dist2, *caches2, front):
                 extra.close()
                 servers.remove(extra)
             shutil.rmtree(os.path.join(work, "regmirror-thr"), ignore_errors=True)
+            shutil.rmtree(os.path.join(work, "baseline-thr"), ignore_errors=True)
             shutil.rmtree(os.path.join(work, "distribution-thr"), ignore_errors=True)
 
         # 4. warm + verify every body
@@ -581,7 +596,7 @@ def main() -> int:
         acc = {"Accept": MANIFEST_ACCEPT.split(": ", 1)[1]}
         man_digest_path = f"/v2/{REPO_NAME}/manifests/{img.digest}"
         man_tag_path = f"/v2/{REPO_NAME}/manifests/{TAG}"
-        for srv in (rm, dist):
+        for srv in (*caches, dist):
             for _ in range(2):  # the second pass must be a cache hit
                 for p in (man_tag_path, man_digest_path):
                     expect_body(srv.url + p, img.digest, img.manifest.size, acc)
@@ -595,7 +610,7 @@ def main() -> int:
             log(f"WARNING: regmirror tag request is not a HIT: status {st} x-cache {hdrs.get('x-cache')}")
 
         # 5. (b) manifests, then (a) blobs
-        order = [rm, dist]
+        order = [*caches, dist]
         for what, path in (("manifest_digest", man_digest_path), ("manifest_tag", man_tag_path)):
             for c in CONNS:
                 for srv in order:
@@ -608,7 +623,7 @@ def main() -> int:
                     cell(f"{what}_cpu_c{c}", srv.name, r.cpu_pct)
         for label, blob, secs in (("small", small, args.short), ("big", big, args.long)):
             for c in CONNS:
-                for srv in (ngx, rm, dist):
+                for srv in (ngx, *caches, dist):
                     url = srv.url + (nginx_path(blob.digest) if srv is ngx else blob_path(blob.digest))
                     if label == "big" and c == CONNS[-1]:
                         with RssSampler(srv.pid()) as rss:
@@ -785,6 +800,8 @@ def render(fig: dict, args, small, big, profiles) -> str:
         "|---|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
     out = head + rows + ["", "Targets: " + "; ".join(verdicts), ""]
+    if any(BASELINE in v for v in cells.values()):
+        out += versus_baseline(cells, args)
     if profiles:
         out.append("## regmirror profile (perf record -e cpu-clock, flat, extra runs)")
         out.append("")
@@ -793,6 +810,24 @@ def render(fig: dict, args, small, big, profiles) -> str:
                     f"regmirror cpu {r.cpu_pct:.0f}%", "",
                     "| % samples | dso | space | symbol |", "|---:|---|---|---|"] + prow + [""]
     return "\n".join(out) + "\n"
+
+
+BASELINE = "baseline"
+
+
+def versus_baseline(cells: dict, args) -> List[str]:
+    """Every cell measured for both regmirror binaries, side by side (same run, interleaved)."""
+    lower_is_better = ("_p99_", "_wall_", "_ratio_", "rss_", "_cpu_", "_errors_")
+    out = [f"## regmirror against the baseline binary ({args.baseline}), same run", "",
+           "| cell | regmirror | baseline | regmirror / baseline | better is |",
+           "|---|---:|---:|---:|---|"]
+    for key in sorted(cells):
+        new, old = cells[key].get("regmirror"), cells[key].get(BASELINE)
+        if new is None or old is None:
+            continue
+        better = "lower" if any(k in key for k in lower_is_better) else "higher"
+        out.append(f"| {key} | {fmt(new, 2)} | {fmt(old, 2)} | {fmt(ratio(new, old), 2)} | {better} |")
+    return out + [""]
 
 
 if __name__ == "__main__":
