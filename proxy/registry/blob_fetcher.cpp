@@ -13,6 +13,7 @@
 #include "proxy/registry/upstream_chain.hpp"
 #include "proxy/registry/write_behind.hpp"
 #include "proxy/s3/s3_tier.hpp"
+#include "proxy/server/decimal_field.hpp"
 #include "proxy/server/offload.hpp"
 #include "proxy/upstream/upstream_error.hpp"
 
@@ -21,13 +22,6 @@ namespace {
 
 namespace asio = boost::asio;
 
-std::optional<std::uint64_t> parse_u64(std::string_view value) {
-  if (value.empty() || value.size() > 19 || value.find_first_not_of("0123456789") != value.npos) {
-    return std::nullopt;
-  }
-  return std::stoull(std::string(value));
-}
-
 // "bytes 100-199/1234" -> {100, 1234}
 std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_content_range(std::string_view value) {
   if (!value.starts_with("bytes ")) return std::nullopt;
@@ -35,8 +29,8 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_content_range(std::
   auto dash = value.find('-');
   auto slash = value.find('/');
   if (dash == value.npos || slash == value.npos || slash < dash) return std::nullopt;
-  auto first = parse_u64(value.substr(0, dash));
-  auto total = parse_u64(value.substr(slash + 1));
+  auto first = server::parse_decimal_field(value.substr(0, dash));
+  auto total = server::parse_decimal_field(value.substr(slash + 1));
   if (!first || !total) return std::nullopt;
   return std::pair{*first, *total};
 }
@@ -202,7 +196,7 @@ asio::awaitable<std::string> BlobFetcher::fetch_upstream(std::shared_ptr<BlobDow
         return true;
       }
       if (status != 200) return false;
-      auto length = parse_u64(response.header("content-length"));
+      auto length = server::parse_decimal_field(response.header("content-length"));
       if (offset > 0) {
         // A whole body again: it must be the same blob; its first `offset` bytes are skipped.
         if (!length || !total || *length != *total) {

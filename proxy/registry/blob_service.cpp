@@ -8,6 +8,7 @@
 #include "proxy/registry/blob_fetcher.hpp"
 #include "proxy/registry/upstream_chain.hpp"
 #include "proxy/s3/s3_tier.hpp"
+#include "proxy/server/decimal_field.hpp"
 #include "proxy/server/offload.hpp"
 #include "proxy/server/unix_time.hpp"
 
@@ -73,13 +74,12 @@ asio::awaitable<Answer<BlobSource>> BlobService::locate(const UpstreamChain& cha
     auto got = co_await chain.fetch(repository, "HEAD", "/blobs/" + digest.str(), {}, 0, "blob",
                                     OciError::kBlobUnknown, "blob " + digest.str());
     if (!got) co_return Answer<BlobSource>(boost::system::in_place_error, got.error());
-    auto length = got->response.header("content-length");
-    if (length.empty() || length.size() > 19 ||
-        length.find_first_not_of("0123456789") != std::string::npos) {
+    auto length = server::parse_decimal_field(got->response.header("content-length"));
+    if (!length) {
       co_return failed(OciError::kUpstreamInvalid,
                        "upstream gave no size for blob " + digest.str());
     }
-    co_return head_only(std::stoull(length), CacheOutcome::kMiss, got->upstream);
+    co_return head_only(*length, CacheOutcome::kMiss, got->upstream);
   }
   auto executor = co_await asio::this_coro::executor;
   auto download = parts_.fetcher->start_or_join(executor, chain, repository, digest);

@@ -6,6 +6,7 @@
 #include "cache/metadata_store.hpp"
 #include "config/reference.hpp"
 #include "proxy/registry/upstream_chain.hpp"
+#include "proxy/server/decimal_field.hpp"
 #include "proxy/server/offload.hpp"
 
 namespace regmirror::proxy::registry {
@@ -33,10 +34,9 @@ asio::awaitable<Answer<TagList>> list_tags(const UpstreamChain& chain,
   };
   std::optional<std::size_t> limit;
   if (n) {
-    if (n->empty() || n->size() > 6 || n->find_first_not_of("0123456789") != std::string::npos) {
-      co_return invalid("n must be a non-negative integer");
-    }
-    limit = std::min<std::size_t>(std::stoul(*n), kMaxPageSize);
+    auto value = server::parse_decimal_field(*n, 6);
+    if (!value) co_return invalid("n must be a non-negative integer");
+    limit = std::min<std::size_t>(*value, kMaxPageSize);
   }
   if (last && !last->empty() && !config::is_valid_tag(*last)) co_return invalid("last must be a tag");
 

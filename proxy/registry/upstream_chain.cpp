@@ -5,6 +5,7 @@
 #include "config/path_template.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/metrics.hpp"
+#include "proxy/server/decimal_field.hpp"
 #include "proxy/upstream/upstream_error.hpp"
 
 namespace regmirror::proxy::registry {
@@ -32,10 +33,9 @@ std::int64_t steady_ms() {
 
 // Retry-After in delta-seconds (the HTTP-date form is rare from registries: default then).
 std::int64_t retry_after_ms(const std::string& value) {
-  if (value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != value.npos) {
-    return kDefaultBackoffMs;
-  }
-  return std::min<std::int64_t>(std::stoll(value) * 1000, kMaxBackoffMs);
+  auto seconds = server::parse_decimal_field(value, 9);
+  if (!seconds) return kDefaultBackoffMs;
+  return std::min<std::int64_t>(static_cast<std::int64_t>(*seconds) * 1000, kMaxBackoffMs);
 }
 
 bool is_server_error(long status) { return status >= 500 && status < 600; }

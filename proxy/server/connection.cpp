@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+#include "proxy/server/decimal_field.hpp"
 #include "proxy/server/tls_socket_writer.hpp"
 
 namespace regmirror::proxy::server {
@@ -156,11 +157,7 @@ bool Connection::body_left_unread() const {
 std::optional<std::uint64_t> Connection::body_length() const {
   auto field = request_.find(http::field::content_length);
   if (field == request_.end()) return std::nullopt;
-  auto text = field->value();
-  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string_view::npos) {
-    return std::nullopt;
-  }
-  return std::stoull(std::string(text));
+  return parse_decimal_field(field->value());
 }
 
 asio::awaitable<Result<std::size_t>> Connection::read_body_chunk(
