@@ -16,12 +16,12 @@ namespace upstream = proxy::upstream;
 // Admin operations (verify, gc, import) may run for a long time; a stalled transfer still ends.
 constexpr auto kStallTimeout = std::chrono::seconds(600);
 constexpr std::size_t kMaxAnswer = 64 << 20;  // cache listings of large caches
-constexpr std::size_t kMaxErrorBody = 64 * 1024;
+constexpr std::size_t kMaxErrorBody = std::size_t{64} * 1024;
 
 HttpAnswer perform(upstream::CurlHandlePool& handles, upstream::HttpRequest request,
                    const std::function<bool(std::span<const std::byte>)>* sink) {
   const std::string url = request.url;
-  request.headers.push_back("Expect:");
+  request.headers.emplace_back("Expect:");
   request.stall_timeout = kStallTimeout;
   request.user_agent = "regmirror-cli";
   request.max_body = kMaxAnswer;

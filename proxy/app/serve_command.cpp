@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "cache/access_tracker.hpp"
@@ -82,7 +83,8 @@ std::string read_secret(const config::UpstreamConfig& upstream, const std::strin
     return secret;
   }
   if (!upstream.password_env.empty()) {
-    const char* value = std::getenv(upstream.password_env.c_str());
+    // Start-up, before any thread exists: getenv cannot race a setenv.
+    const char* value = std::getenv(upstream.password_env.c_str());  // NOLINT(concurrency-mt-unsafe)
     if (value == nullptr) {
       throw config::ConfigError(where + ".password_env: variable " + upstream.password_env +
                                 " is not set");
@@ -110,7 +112,7 @@ std::vector<proxy::upstream::Endpoint> endpoints_for(const config::RegistryConfi
 std::string check_ready(const fs::path& data_dir) {
   auto probe = data_dir / "tmp" / ".readyz-probe";
   int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return "data dir not writable: " + std::string(std::strerror(errno));
+  if (fd < 0) return "data dir not writable: " + std::generic_category().message(errno);
   bool wrote = ::write(fd, "ok", 2) == 2;
   ::close(fd);
   ::unlink(probe.c_str());
@@ -415,6 +417,7 @@ int run_serve_command(const std::vector<std::string>& args) {
                               {"tls", tls ? "true" : "false"},
                               {"offline", cfg.offline ? "true" : "false"}});
   std::vector<std::thread> side_threads;
+  side_threads.reserve(side_servers.size());
   for (auto& side : side_servers) side_threads.emplace_back([&side] { side->run(); });
   server.run();
   logging::info("stopping", {});

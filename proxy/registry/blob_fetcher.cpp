@@ -86,7 +86,7 @@ BlobFetcher::BucketStep BlobFetcher::bucket_first(BlobDownload& download) {
   return {false, false};
 }
 
-std::shared_ptr<BlobDownload> BlobFetcher::start_or_join(asio::any_io_executor executor,
+std::shared_ptr<BlobDownload> BlobFetcher::start_or_join(const asio::any_io_executor& executor,
                                                          const UpstreamChain& chain,
                                                          const std::string& repository,
                                                          const cache::Digest& digest) {

@@ -54,7 +54,7 @@ class BlobFetcher {
   // The running download for `digest`, a new one (its coroutine spawned on `executor`), or
   // nullptr when the blob is already in the store (committed since the caller looked): open
   // it from the store then. `chain` must outlive the download (chains live with the server).
-  std::shared_ptr<BlobDownload> start_or_join(boost::asio::any_io_executor executor,
+  std::shared_ptr<BlobDownload> start_or_join(const boost::asio::any_io_executor& executor,
                                               const UpstreamChain& chain,
                                               const std::string& repository,
                                               const cache::Digest& digest);

@@ -21,12 +21,12 @@
 namespace regmirror::proxy::registry {
 
 const std::vector<std::string>& manifest_accept_headers() {
-  static const std::vector<std::string> headers{
+  static const std::vector<std::string> kHeaders{
       "Accept: application/vnd.oci.image.index.v1+json, "
       "application/vnd.oci.image.manifest.v1+json, "
       "application/vnd.docker.distribution.manifest.list.v2+json, "
       "application/vnd.docker.distribution.manifest.v2+json"};
-  return headers;
+  return kHeaders;
 }
 
 namespace {
@@ -35,8 +35,6 @@ namespace asio = boost::asio;
 
 // How long a request waits for a shared fetch of a tag it has nothing cached for.
 constexpr auto kMissWait = std::chrono::minutes(3);
-
-const std::vector<std::string>& kAcceptManifests = manifest_accept_headers();
 
 struct LocalManifest {
   std::string body;
@@ -220,7 +218,7 @@ asio::awaitable<Answer<Manifest>> ManifestService::by_digest(const UpstreamChain
   if (offline_) {
     co_return failed(OciError::kManifestUnknown, "manifest " + reference + " not cached (offline mode)");
   }
-  auto got = co_await chain.fetch(repository, "GET", "/manifests/" + reference, kAcceptManifests,
+  auto got = co_await chain.fetch(repository, "GET", "/manifests/" + reference, manifest_accept_headers(),
                                   kMaxManifestBytes, "manifest", OciError::kManifestUnknown,
                                   "manifest " + reference);
   if (!got) co_return Answer<Manifest>(boost::system::in_place_error, got.error());
@@ -327,7 +325,7 @@ asio::awaitable<Answer<Manifest>> ManifestService::revalidate(const UpstreamChai
   auto* metadata = &metadata_;
   // HEAD: Docker Hub does not count it against the pull limit.
   auto head = co_await chain.fetch(key.repository, "HEAD", "/manifests/" + key.tag,
-                                   kAcceptManifests, 0, "manifest", OciError::kManifestUnknown, what);
+                                   manifest_accept_headers(), 0, "manifest", OciError::kManifestUnknown, what);
   const auto now = clock_();
   if (!head) {
     const bool gone = head.error().code == OciError::kManifestUnknown;
@@ -393,7 +391,7 @@ asio::awaitable<Answer<Manifest>> ManifestService::fetch_tag(const UpstreamChain
   const auto& key = state->key;
   auto* blobs = &blobs_;
   auto* metadata = &metadata_;
-  auto got = co_await chain.fetch(key.repository, "GET", "/manifests/" + key.tag, kAcceptManifests,
+  auto got = co_await chain.fetch(key.repository, "GET", "/manifests/" + key.tag, manifest_accept_headers(),
                                   kMaxManifestBytes, "manifest", OciError::kManifestUnknown,
                                   "manifest " + key.repository + ":" + key.tag);
   if (!got) {

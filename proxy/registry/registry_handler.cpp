@@ -33,7 +33,7 @@ using server::Connection;
 
 namespace {
 
-constexpr std::size_t kCopyChunk = 256 * 1024;
+constexpr std::size_t kCopyChunk = std::size_t{256} * 1024;
 // Followers of a download are woken by its progress events; this is only a safety net.
 constexpr auto kProgressSafetyNet = std::chrono::seconds(5);
 

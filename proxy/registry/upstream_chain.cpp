@@ -14,7 +14,7 @@ namespace {
 namespace asio = boost::asio;
 
 constexpr std::int64_t kDefaultBackoffMs = 60'000;
-constexpr std::int64_t kMaxBackoffMs = 6 * 3600 * 1000;
+constexpr std::int64_t kMaxBackoffMs = std::int64_t{6} * 3600 * 1000;
 
 // "100;w=21600" -> 100
 std::optional<double> leading_number(const std::string& value) {

@@ -176,7 +176,7 @@ asio::awaitable<bool> WriteBehind::drained() {
       if (!begun_) co_return false;
       if (failed_) co_return false;
       if (opened_ && !draining_ && queue_.empty()) co_return true;
-      idle_waiters_.push_back(
+      idle_waiters_.emplace_back(
           [timer] { asio::post(timer->get_executor(), [timer] { timer->cancel(); }); });
       if (!draining_) schedule_locked();
     }

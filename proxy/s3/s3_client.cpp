@@ -19,7 +19,7 @@ namespace {
 using upstream::to_lower;
 
 constexpr std::size_t kMaxPooledHandles = 32;
-constexpr std::size_t kMaxErrorBody = 64 * 1024;
+constexpr std::size_t kMaxErrorBody = std::size_t{64} * 1024;
 constexpr std::size_t kMaxControlBody = 16 << 20;  // listings, multipart answers
 
 std::string strip_quotes(std::string value) {
@@ -179,13 +179,13 @@ struct S3Client::Impl {
     auto query = canonical_query(request.query);
     if (!query.empty()) http.url += "?" + query;
     http.path_as_is = true;  // what was signed is what is sent
-    for (const auto& [name, value] : to_sign.headers) http.headers.push_back(name + ": " + value);
-    http.headers.push_back("Authorization: " + authorization);
-    http.headers.push_back("Expect:");  // no 100-continue round trip
+    for (const auto& [name, value] : to_sign.headers) http.headers.emplace_back(name + ": " + value);
+    http.headers.emplace_back("Authorization: " + authorization);
+    http.headers.emplace_back("Expect:");  // no 100-continue round trip
     bool has_type = std::any_of(request.headers.begin(), request.headers.end(),
                                 [](const auto& h) { return to_lower(h.first) == "content-type"; });
     if ((request.method == "POST" || request.method == "PUT") && !has_type) {
-      http.headers.push_back("Content-Type:");  // not curl's form-urlencoded default
+      http.headers.emplace_back("Content-Type:");  // not curl's form-urlencoded default
     }
     http.body = request.body;
     http.connect_timeout = options.connect_timeout;

@@ -28,8 +28,8 @@ class S3Category final : public boost::system::error_category {
 }  // namespace
 
 const boost::system::error_category& s3_category() noexcept {
-  static const S3Category category;
-  return category;
+  static const S3Category kCategory;
+  return kCategory;
 }
 
 void throw_exception_from_error(const S3Error& error, const boost::source_location&) {

@@ -13,7 +13,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxRecordBytes = 64 * 1024;
+constexpr std::size_t kMaxRecordBytes = std::size_t{64} * 1024;
 
 // Bucket objects hold the same JSON documents as the local index (cache/metadata_codec).
 const HeaderList kJson = {{"content-type", "application/json"}};

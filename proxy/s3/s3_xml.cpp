@@ -54,7 +54,7 @@ std::string complete_multipart_xml(const std::vector<std::string>& part_etags) {
   auto root = doc.append_child("CompleteMultipartUpload");
   for (std::size_t i = 0; i < part_etags.size(); ++i) {
     auto part = root.append_child("Part");
-    part.append_child("PartNumber").text().set(static_cast<unsigned long long>(i + 1));
+    part.append_child("PartNumber").text().set(static_cast<unsigned long long>(i) + 1);
     part.append_child("ETag").text().set(("\"" + part_etags[i] + "\"").c_str());
   }
   std::ostringstream out;

@@ -99,7 +99,7 @@ asio::awaitable<bool> Connection::send_header(http::response<http::empty_body>& 
 asio::awaitable<bool> Connection::send_file(int fd, std::uint64_t offset, std::uint64_t length) {
   if (tls_ != nullptr) {
     // TLS encrypts in user space: no zero-copy path, one reused buffer.
-    std::vector<std::byte> buffer(256 * 1024);
+    std::vector<std::byte> buffer(std::size_t{256} * 1024);
     while (length > 0) {
       auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), length));
       ssize_t n = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset));

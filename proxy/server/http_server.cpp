@@ -53,7 +53,7 @@ struct HttpServer::Impl {
                                       std::string text) {
     http::response<http::string_body> res{status, 11};
     res.set(http::field::content_type, "text/plain");
-    res.body() = std::move(text) + "\n";
+    res.body().append(text).append("\n");
     res.keep_alive(false);
     res.prepare_payload();
     if constexpr (std::is_same_v<Stream, TlsStream>) {
@@ -76,7 +76,7 @@ struct HttpServer::Impl {
     constexpr auto kLinger = std::chrono::seconds(2);
     constexpr std::size_t kMaxDrained = 64 << 20;
     const auto deadline = std::chrono::steady_clock::now() + kLinger;
-    std::vector<char> sink(64 * 1024);
+    std::vector<char> sink(std::size_t{64} * 1024);
     std::size_t drained = 0;
     while (drained < kMaxDrained) {
       auto left = deadline - std::chrono::steady_clock::now();

@@ -129,7 +129,9 @@ struct CurlMulti::Impl {
     curl_easy_reset(handle);
     curl_easy_setopt(handle, CURLOPT_SHARE, share);
     transfer->exchange->configure(handle);
-    curl_easy_setopt(handle, CURLOPT_PRIVATE, reinterpret_cast<void*>(transfer->id));
+    // The handle carries the transfer's id, not a pointer: a late callback finds nothing.
+    curl_easy_setopt(handle, CURLOPT_PRIVATE,
+                     reinterpret_cast<void*>(transfer->id));  // NOLINT(performance-no-int-to-ptr)
     transfer->handle = handle;
     if (curl_multi_add_handle(multi, handle) != CURLM_OK) {
       complete(std::move(transfer), UpstreamErrc::kProtocol);

@@ -36,8 +36,8 @@ class UpstreamCategory final : public boost::system::error_category {
 }  // namespace
 
 const boost::system::error_category& upstream_category() noexcept {
-  static const UpstreamCategory category;
-  return category;
+  static const UpstreamCategory kCategory;
+  return kCategory;
 }
 
 }  // namespace regmirror::proxy::upstream
