@@ -139,27 +139,30 @@ bool end_marker_at(int fd, std::uint64_t offset) {
 // for a short header block, nothing at all when an extended header's body is cut off, and
 // "Damaged tar archive" for a bad checksum (ARCHIVE_RETRY at the top level) or an extended
 // header that reaches the end of the file instead of its entry.
-std::string header_error(archive* handle, int status, const std::string& previous,
-                         std::uint64_t archive_size) {
+MessageError header_error(archive* handle, int status, const std::string& previous,
+                          std::uint64_t archive_size) {
   const char* raw = archive_error_string(handle);
   std::string text = raw != nullptr ? raw : "";
   auto consumed = archive_filter_bytes(handle, 0);
   bool at_end = consumed >= 0 && static_cast<std::uint64_t>(consumed) >= archive_size;
   if (text.empty() || text.starts_with("Truncated") || (text == "Damaged tar archive" && at_end)) {
-    return "truncated bundle: archive ends inside the header of the entry after " + previous;
+    return message_error("truncated bundle: archive ends inside the header of the entry after " +
+                         previous);
   }
   if (status == ARCHIVE_RETRY || text == "Damaged tar archive") {
-    return "corrupt bundle: damaged tar header after entry " + previous +
-           " (header checksum mismatch)";
+    return message_error("corrupt bundle: damaged tar header after entry " + previous +
+                         " (header checksum mismatch)");
   }
-  return "corrupt bundle: bad tar header after entry " + previous + ": " + printable(text);
+  return message_error("corrupt bundle: bad tar header after entry " + previous + ": " +
+                       printable(text));
 }
 
 // Copies the current entry's data to `target`; `size` is what its header promised.
-std::string extract_file(archive* handle, const fs::path& target, const std::string& name,
-                         std::uint64_t size) {
+Result<void, MessageError> extract_file(archive* handle, const fs::path& target,
+                                        const std::string& name, std::uint64_t size) {
   Fd out(::open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
-  if (out.get() < 0) return "cannot create " + target.string() + ": " + errno_text(errno);
+  if (out.get() < 0)
+    return message_error("cannot create " + target.string() + ": " + errno_text(errno));
   std::uint64_t written = 0;
   while (true) {
     const void* block = nullptr;
@@ -169,24 +172,27 @@ std::string extract_file(archive* handle, const fs::path& target, const std::str
     if (status == ARCHIVE_EOF) break;
     if (status != ARCHIVE_OK) {
       auto text = archive_text(handle);
-      return (text.starts_with("Truncated") ? "truncated bundle: archive ends inside entry "
-                                            : "corrupt bundle: reading entry ") +
-             printable(name) + ": " + text;
+      return message_error((text.starts_with("Truncated")
+                                ? "truncated bundle: archive ends inside entry "
+                                : "corrupt bundle: reading entry ") +
+                           printable(name) + ": " + text);
     }
     // Sparse entries are refused before this; a gap would mean one slipped through.
     if (offset < 0 || static_cast<std::uint64_t>(offset) != written) {
-      return "corrupt bundle: entry " + printable(name) + " has holes (sparse files are refused)";
+      return message_error("corrupt bundle: entry " + printable(name) +
+                           " has holes (sparse files are refused)");
     }
     if (!write_all(out.get(), static_cast<const char*>(block), length)) {
-      return "writing " + target.string() + ": " + errno_text(errno);
+      return message_error("writing " + target.string() + ": " + errno_text(errno));
     }
     written += length;
   }
   if (written != size) {
-    return "corrupt bundle: entry " + printable(name) + " holds " + std::to_string(written) +
-           " bytes, its header says " + std::to_string(size);
+    return message_error("corrupt bundle: entry " + printable(name) + " holds " +
+                         std::to_string(written) + " bytes, its header says " +
+                         std::to_string(size));
   }
-  if (!out.close()) return "writing " + target.string() + ": " + errno_text(errno);
+  if (!out.close()) return message_error("writing " + target.string() + ": " + errno_text(errno));
   return {};
 }
 
@@ -238,30 +244,34 @@ struct TarWriter::State {
 TarWriter::TarWriter() = default;
 TarWriter::~TarWriter() = default;
 
-std::string TarWriter::open(const fs::path& path) {
+Result<void, MessageError> TarWriter::open(const fs::path& path) {
   state_.reset();
   auto state = std::make_unique<State>();
   state->path = path;
   state->fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (state->fd < 0) return "cannot create " + path.string() + ": " + errno_text(errno);
+  if (state->fd < 0)
+    return message_error("cannot create " + path.string() + ": " + errno_text(errno));
   state->handle = archive_write_new();
-  if (state->handle == nullptr) return "cannot create " + path.string() + ": out of memory";
+  if (state->handle == nullptr)
+    return message_error("cannot create " + path.string() + ": out of memory");
   // Whole 1 MiB writes to the file, and no padding of the last one beyond tar's own records.
   if (archive_write_set_format_pax_restricted(state->handle) != ARCHIVE_OK ||
       archive_write_set_bytes_per_block(state->handle, static_cast<int>(kChunk)) != ARCHIVE_OK ||
       archive_write_set_bytes_in_last_block(state->handle, 1) != ARCHIVE_OK ||
       archive_write_open(state->handle, state.get(), nullptr, &State::write_block, nullptr) !=
           ARCHIVE_OK) {
-    return "cannot create " + path.string() + ": " + archive_text(state->handle);
+    return message_error("cannot create " + path.string() + ": " + archive_text(state->handle));
   }
   state_ = std::move(state);
   return {};
 }
 
-std::string TarWriter::write_header(const std::string& name, bool directory, std::uint64_t size) {
-  if (state_ == nullptr) return "archive not open";
+Result<void, MessageError> TarWriter::write_header(const std::string& name, bool directory,
+                                                   std::uint64_t size) {
+  if (state_ == nullptr) return message_error("archive not open");
   std::unique_ptr<archive_entry, EntryDeleter> entry(archive_entry_new());
-  if (entry == nullptr) return "writing " + state_->path.string() + ": out of memory";
+  if (entry == nullptr)
+    return message_error("writing " + state_->path.string() + ": out of memory");
   archive_entry_copy_pathname(entry.get(), name.c_str());
   archive_entry_set_filetype(entry.get(), directory ? AE_IFDIR : AE_IFREG);
   archive_entry_set_perm(entry.get(), directory ? 0755 : 0644);
@@ -270,41 +280,44 @@ std::string TarWriter::write_header(const std::string& name, bool directory, std
   // A warning means libarchive had to change something (a name it could not encode): refused,
   // so a bundle never holds other names than the ones asked for.
   if (archive_write_header(state_->handle, entry.get()) != ARCHIVE_OK) {
-    return "writing " + state_->path.string() + ": entry " + printable(name) + ": " +
-           archive_text(state_->handle);
+    return message_error("writing " + state_->path.string() + ": entry " + printable(name) + ": " +
+                         archive_text(state_->handle));
   }
   return {};
 }
 
-std::string TarWriter::write_data(const std::string& name, const char* data, std::size_t size) {
+Result<void, MessageError> TarWriter::write_data(const std::string& name, const char* data,
+                                                 std::size_t size) {
   auto written = archive_write_data(state_->handle, data, size);
   if (written < 0 || static_cast<std::size_t>(written) != size) {
-    return "writing " + state_->path.string() + ": entry " + printable(name) + ": " +
-           archive_text(state_->handle);
+    return message_error("writing " + state_->path.string() + ": entry " + printable(name) + ": " +
+                         archive_text(state_->handle));
   }
   return {};
 }
 
-std::string TarWriter::add_directory(const std::string& name) {
+Result<void, MessageError> TarWriter::add_directory(const std::string& name) {
   return write_header(name.ends_with('/') ? name : name + "/", true, 0);
 }
 
-std::string TarWriter::add_bytes(const std::string& name, std::string_view data) {
-  if (auto error = write_header(name, false, data.size()); !error.empty()) return error;
+Result<void, MessageError> TarWriter::add_bytes(const std::string& name, std::string_view data) {
+  if (auto header = write_header(name, false, data.size()); !header) return header;
   if (data.empty()) return {};
   return write_data(name, data.data(), data.size());
 }
 
-std::string TarWriter::add_file(const std::string& name, const fs::path& source) {
-  if (state_ == nullptr) return "archive not open";
+Result<void, MessageError> TarWriter::add_file(const std::string& name, const fs::path& source) {
+  if (state_ == nullptr) return message_error("archive not open");
   Fd in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) return "cannot read " + source.string() + ": " + errno_text(errno);
+  if (in.get() < 0)
+    return message_error("cannot read " + source.string() + ": " + errno_text(errno));
   struct stat info {};
   if (::fstat(in.get(), &info) != 0)
-    return "cannot stat " + source.string() + ": " + errno_text(errno);
-  if (!S_ISREG(info.st_mode)) return "cannot archive " + source.string() + ": not a regular file";
+    return message_error("cannot stat " + source.string() + ": " + errno_text(errno));
+  if (!S_ISREG(info.st_mode))
+    return message_error("cannot archive " + source.string() + ": not a regular file");
   auto size = static_cast<std::uint64_t>(info.st_size);
-  if (auto error = write_header(name, false, size); !error.empty()) return error;
+  if (auto header = write_header(name, false, size); !header) return header;
   ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   auto& buffer = state_->buffer;
   buffer.resize(kChunk);
@@ -313,62 +326,66 @@ std::string TarWriter::add_file(const std::string& name, const fs::path& source)
     auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - copied));
     auto n = ::read(in.get(), buffer.data(), want);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return "reading " + source.string() + ": " + errno_text(errno);
-    if (n == 0) return "reading " + source.string() + ": file shrank while archiving";
-    if (auto error = write_data(name, buffer.data(), static_cast<std::size_t>(n)); !error.empty()) {
-      return error;
+    if (n < 0) return message_error("reading " + source.string() + ": " + errno_text(errno));
+    if (n == 0)
+      return message_error("reading " + source.string() + ": file shrank while archiving");
+    if (auto chunk = write_data(name, buffer.data(), static_cast<std::size_t>(n)); !chunk) {
+      return chunk;
     }
     copied += static_cast<std::uint64_t>(n);
   }
   return {};
 }
 
-std::string TarWriter::finish() {
-  if (state_ == nullptr) return "archive not open";
+Result<void, MessageError> TarWriter::finish() {
+  if (state_ == nullptr) return message_error("archive not open");
   auto state = std::move(state_);
   const auto where = state->path.string();
   // Pads the last entry, writes the end-of-archive marker and flushes libarchive's block.
   if (archive_write_close(state->handle) != ARCHIVE_OK) {
-    return "writing " + where + ": " + archive_text(state->handle);
+    return message_error("writing " + where + ": " + archive_text(state->handle));
   }
   archive_write_free(state->handle);
   state->handle = nullptr;
-  if (::fsync(state->fd) != 0) return "writing " + where + ": " + errno_text(errno);
+  if (::fsync(state->fd) != 0) return message_error("writing " + where + ": " + errno_text(errno));
   int fd = state->fd;
   state->fd = -1;
-  if (::close(fd) != 0) return "closing " + where + ": " + errno_text(errno);
+  if (::close(fd) != 0) return message_error("closing " + where + ": " + errno_text(errno));
   return {};
 }
 
-std::string extract_tar(const fs::path& archive_path, const fs::path& destination,
-                        std::vector<TarEntry>* entries) {
+Result<void, MessageError> extract_tar(const fs::path& archive_path, const fs::path& destination,
+                                       std::vector<TarEntry>* entries) {
   Fd in(::open(archive_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) return "cannot open " + archive_path.string() + ": " + errno_text(errno);
+  if (in.get() < 0)
+    return message_error("cannot open " + archive_path.string() + ": " + errno_text(errno));
   struct stat info {};
   if (::fstat(in.get(), &info) != 0) {
-    return "cannot stat " + archive_path.string() + ": " + errno_text(errno);
+    return message_error("cannot stat " + archive_path.string() + ": " + errno_text(errno));
   }
   const auto archive_size = static_cast<std::uint64_t>(info.st_size);
   std::unique_ptr<archive, ReadDeleter> reader(archive_read_new());
-  if (reader == nullptr) return "reading " + archive_path.string() + ": out of memory";
+  if (reader == nullptr)
+    return message_error("reading " + archive_path.string() + ": out of memory");
   archive* handle = reader.get();
   // Tar only (ustar, pax, GNU, v7), no compression filters: a bundle is a plain tarball.
   if (archive_read_support_format_tar(handle) != ARCHIVE_OK) {
-    return "reading " + archive_path.string() + ": " + archive_text(handle);
+    return message_error("reading " + archive_path.string() + ": " + archive_text(handle));
   }
   // Opening reads the first header to recognise the format; libarchive's errno for "not this
   // format" differs between platforms, its message does not.
   if (archive_read_open_fd(handle, in.get(), kChunk) != ARCHIVE_OK) {
     if (archive_text(handle) != "Unrecognized archive format") {
-      return "reading " + archive_path.string() + ": " + archive_text(handle);
+      return message_error("reading " + archive_path.string() + ": " + archive_text(handle));
     }
-    if (archive_size == 0) return "truncated bundle: the archive is empty";
+    if (archive_size == 0) return message_error("truncated bundle: the archive is empty");
     if (archive_size < kBlock) {
-      return "truncated bundle: archive ends inside its first header (" +
-             std::to_string(archive_size) + " bytes)";
+      return message_error("truncated bundle: archive ends inside its first header (" +
+                           std::to_string(archive_size) + " bytes)");
     }
-    return "corrupt bundle: not a tar archive (the first header is damaged: header checksum "
-           "mismatch or not a tar header)";
+    return message_error(
+        "corrupt bundle: not a tar archive (the first header is damaged: header checksum "
+        "mismatch or not a tar header)");
   }
 
   std::string previous = "(start of archive)";
@@ -378,8 +395,8 @@ std::string extract_tar(const fs::path& archive_path, const fs::path& destinatio
     int status = archive_read_next_header(handle, &entry);
     if (status == ARCHIVE_EOF) {
       if (!end_marker_at(in.get(), next_header)) {
-        return "truncated bundle: archive ends after entry " + previous +
-               " without an end-of-archive marker";
+        return message_error("truncated bundle: archive ends after entry " + previous +
+                             " without an end-of-archive marker");
       }
       return {};
     }
@@ -390,7 +407,8 @@ std::string extract_tar(const fs::path& archive_path, const fs::path& destinatio
 
     const char* raw_name = archive_entry_pathname(entry);
     if (raw_name == nullptr) {
-      return "corrupt bundle: the entry after " + previous + " has a name that cannot be read";
+      return message_error("corrupt bundle: the entry after " + previous +
+                           " has a name that cannot be read");
     }
     std::string name = raw_name;
     while (name.starts_with("./")) name.erase(0, 2);
@@ -402,45 +420,50 @@ std::string extract_tar(const fs::path& archive_path, const fs::path& destinatio
     if (directory && (name.empty() || name == ".")) {
       // "./", as `tar -C layout -cf bundle.tar .` writes first: the destination itself.
     } else if (!safe_name(name)) {
-      return "corrupt bundle: unsafe entry name '" + printable(name) +
-             "' (absolute or with '..': it would land outside the destination)";
+      return message_error("corrupt bundle: unsafe entry name '" + printable(name) +
+                           "' (absolute or with '..': it would land outside the destination)");
     } else if (directory) {
       auto target = destination / name;
       std::error_code ec;
       fs::create_directories(target, ec);
-      if (ec) return "cannot create " + target.string() + ": " + ec.message();
+      if (ec) return message_error("cannot create " + target.string() + ": " + ec.message());
       if (entries != nullptr) entries->push_back({name, true, 0});
       previous = printable(name);
     } else if (archive_entry_filetype(entry) != AE_IFREG ||
                archive_entry_hardlink(entry) != nullptr) {
-      return "corrupt bundle: entry " + printable(name) + " is " + kind_of(entry) +
-             "; a bundle may hold only regular files and directories";
+      return message_error("corrupt bundle: entry " + printable(name) + " is " + kind_of(entry) +
+                           "; a bundle may hold only regular files and directories");
     } else if (archive_entry_sparse_count(entry) > 0) {
-      return "corrupt bundle: entry " + printable(name) +
-             " is a sparse file; a bundle may hold only plain regular files and directories";
+      return message_error(
+          "corrupt bundle: entry " + printable(name) +
+          " is a sparse file; a bundle may hold only plain regular files and directories");
     } else {
       const auto size = static_cast<std::uint64_t>(archive_entry_size(entry));
       // The data and its padding to the next 512-byte record must all be there.
       const auto present = archive_size - std::min(data_start, archive_size);
       if (size > present) {
-        return "truncated bundle: archive ends inside entry " + printable(name) + " (" +
-               std::to_string(present) + " of " + std::to_string(size) + " bytes)";
+        return message_error("truncated bundle: archive ends inside entry " + printable(name) +
+                             " (" + std::to_string(present) + " of " + std::to_string(size) +
+                             " bytes)");
       }
       if ((size + kBlock - 1) / kBlock * kBlock > present) {
-        return "truncated bundle: archive ends inside the padding after entry " + printable(name);
+        return message_error("truncated bundle: archive ends inside the padding after entry " +
+                             printable(name));
       }
       auto target = destination / name;
       std::error_code ec;
       fs::create_directories(target.parent_path(), ec);
-      if (ec) return "cannot create " + target.parent_path().string() + ": " + ec.message();
-      if (auto error = extract_file(handle, target, name, size); !error.empty()) return error;
+      if (ec)
+        return message_error("cannot create " + target.parent_path().string() + ": " +
+                             ec.message());
+      if (auto file = extract_file(handle, target, name, size); !file) return file;
       if (entries != nullptr) entries->push_back({name, false, size});
       previous = printable(name);
     }
     // Past the rest of the entry (a directory's body, if any) and its padding.
     if (archive_read_data_skip(handle) != ARCHIVE_OK) {
-      return "truncated bundle: archive ends inside entry " + printable(name) + ": " +
-             archive_text(handle);
+      return message_error("truncated bundle: archive ends inside entry " + printable(name) + ": " +
+                           archive_text(handle));
     }
     next_header = static_cast<std::uint64_t>(archive_filter_bytes(handle, 0));
   }

@@ -13,14 +13,16 @@
 // the entry before it. Contents are streamed to disk in chunks: memory does not grow with the
 // size of an entry.
 //
-// Errors are returned as one-line messages (empty string = success); they name the entry and
-// the reason, and callers add which archive.
+// Errors are one-line messages (config/result.hpp's MessageError); they name the entry and the
+// reason, and callers add which archive.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "config/result.hpp"
 
 namespace regmirror::cache {
 
@@ -34,20 +36,22 @@ class TarWriter {
   TarWriter& operator=(const TarWriter&) = delete;
 
   // Creates (truncates) the archive file.
-  std::string open(const std::filesystem::path& path);
-  std::string add_directory(const std::string& name);
-  std::string add_bytes(const std::string& name, std::string_view data);
+  Result<void, MessageError> open(const std::filesystem::path& path);
+  Result<void, MessageError> add_directory(const std::string& name);
+  Result<void, MessageError> add_bytes(const std::string& name, std::string_view data);
   // Streams `source` in fixed-size chunks; fails if it shrinks while being copied (bytes past
   // its size when the entry was started are not copied).
-  std::string add_file(const std::string& name, const std::filesystem::path& source);
+  Result<void, MessageError> add_file(const std::string& name, const std::filesystem::path& source);
   // Writes the end-of-archive marker, then fsyncs and closes the file. Required: an unfinished
   // archive reads as truncated.
-  std::string finish();
+  Result<void, MessageError> finish();
 
  private:
   struct State;  // the libarchive handle and the file; libarchive stays inside cache/
-  std::string write_header(const std::string& name, bool directory, std::uint64_t size);
-  std::string write_data(const std::string& name, const char* data, std::size_t size);
+  Result<void, MessageError> write_header(const std::string& name, bool directory,
+                                          std::uint64_t size);
+  Result<void, MessageError> write_data(const std::string& name, const char* data,
+                                        std::size_t size);
   std::unique_ptr<State> state_;
 };
 
@@ -61,7 +65,8 @@ struct TarEntry {
 // `entries` when not null (a "./" entry naming the destination itself is accepted, not listed).
 // A later entry of the same name replaces an earlier one. On error, what was extracted so far
 // stays: callers extract into a scratch directory they remove.
-std::string extract_tar(const std::filesystem::path& archive,
-                        const std::filesystem::path& destination, std::vector<TarEntry>* entries);
+Result<void, MessageError> extract_tar(const std::filesystem::path& archive,
+                                       const std::filesystem::path& destination,
+                                       std::vector<TarEntry>* entries);
 
 }  // namespace regmirror::cache

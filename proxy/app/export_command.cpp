@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
 
 #include "cache/oci_layout_bundle.hpp"
 #include "cache/tar_archive.hpp"
@@ -130,6 +131,36 @@ class LayoutBuilder {
   fs::path root_;
   std::uint64_t bytes_ = 0;
 };
+
+// The three small files of a layout, written to disk for the check and again into the tarball.
+struct LayoutTexts {
+  std::string_view marker;  // oci-layout
+  std::string_view index;   // index.json
+  std::string_view seal;    // cache::kBundleSealFile
+};
+
+// Writes the checked layout under `layout` as the tarball `path`: oci-layout, then the blobs
+// (`blob_files`, sorted) with their directories, then index.json and the seal.
+CliResult<void> write_bundle(const fs::path& path, const fs::path& layout,
+                             const std::vector<fs::path>& blob_files, const LayoutTexts& texts) {
+  cache::TarWriter tar;
+  if (auto opened = tar.open(path); !opened) return opened;
+  if (auto marker = tar.add_bytes("oci-layout", texts.marker); !marker) return marker;
+  if (auto blobs = tar.add_directory("blobs"); !blobs) return blobs;
+  std::set<std::string> dirs;
+  for (const auto& file : blob_files) {
+    auto dir = fs::relative(file.parent_path(), layout).generic_string();
+    if (dirs.insert(dir).second) {
+      if (auto added = tar.add_directory(dir); !added) return added;
+    }
+    if (auto added = tar.add_file(fs::relative(file, layout).generic_string(), file); !added) {
+      return added;
+    }
+  }
+  if (auto index = tar.add_bytes("index.json", texts.index); !index) return index;
+  if (auto seal = tar.add_bytes(cache::kBundleSealFile, texts.seal); !seal) return seal;
+  return tar.finish();
+}
 
 }  // namespace
 
@@ -274,29 +305,15 @@ int run_export_command(const std::vector<std::string>& args) {
       return 1;
     }
   }
-  auto partial = work.path() / "bundle.tar";
-  cache::TarWriter tar;
-  auto tar_error = tar.open(partial);
-  if (tar_error.empty()) tar_error = tar.add_bytes("oci-layout", layout_marker);
-  if (tar_error.empty()) tar_error = tar.add_directory("blobs");
   std::vector<fs::path> blob_files;
   for (const auto& file : fs::recursive_directory_iterator(layout / "blobs")) {
     if (file.is_regular_file()) blob_files.push_back(file.path());
   }
   std::sort(blob_files.begin(), blob_files.end());
-  std::set<std::string> dirs;
-  for (const auto& file : blob_files) {
-    if (!tar_error.empty()) break;
-    auto dir = fs::relative(file.parent_path(), layout).generic_string();
-    if (dirs.insert(dir).second) tar_error = tar.add_directory(dir);
-    if (tar_error.empty())
-      tar_error = tar.add_file(fs::relative(file, layout).generic_string(), file);
-  }
-  if (tar_error.empty()) tar_error = tar.add_bytes("index.json", index_text);
-  if (tar_error.empty()) tar_error = tar.add_bytes(cache::kBundleSealFile, seal);
-  if (tar_error.empty()) tar_error = tar.finish();
-  if (!tar_error.empty()) {
-    std::cerr << "regmirror export: " << tar_error << "\n";
+  auto partial = work.path() / "bundle.tar";
+  if (auto written = write_bundle(partial, layout, blob_files, {layout_marker, index_text, seal});
+      !written) {
+    std::cerr << "regmirror export: " << written.error().message << "\n";
     return 1;
   }
   std::error_code ec;

@@ -68,8 +68,8 @@ int run_import_command(const std::vector<std::string>& args) {
     return 1;
   }
   // 1. Unpack and check everything; nothing is sent before this passes.
-  if (auto error = cache::extract_tar(bundle, work.path(), nullptr); !error.empty()) {
-    std::cerr << "regmirror import: " << bundle << ": " << error << "\n";
+  if (auto extracted = cache::extract_tar(bundle, work.path(), nullptr); !extracted) {
+    std::cerr << "regmirror import: " << bundle << ": " << extracted.error().message << "\n";
     return 1;
   }
   cache::BundleContents contents;

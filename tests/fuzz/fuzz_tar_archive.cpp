@@ -41,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
   std::vector<regmirror::cache::TarEntry> entries;
-  auto error = regmirror::cache::extract_tar(archive, dest, &entries);
+  auto extracted = regmirror::cache::extract_tar(archive, dest, &entries);
 
   // Only archive.tar and dest/ may exist in the scratch directory, whatever happened.
   for (const auto& item : fs::directory_iterator(dir)) {
@@ -52,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto relative = fs::relative(item.path(), dest).string();
     FUZZ_CHECK(relative.find("..") != 0);
   }
-  if (error.empty()) {
+  if (extracted) {
     for (const auto& entry : entries) {
       FUZZ_CHECK(!entry.name.empty() && entry.name.front() != '/');
       auto path = dest / entry.name;
