@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cache/digest.hpp"
+#include "config/result.hpp"
 
 namespace regmirror::cache {
 
@@ -34,8 +35,8 @@ struct BundleContents {
   std::vector<Digest> blobs;              // every file under blobs/, manifests included
 };
 
-// Empty string when the layout is complete and intact; else one line naming the bad entry.
-std::string verify_oci_layout(const std::filesystem::path& dir, BundleContents& out);
+// What the layout holds when it is complete and intact; else one line naming the bad entry.
+Result<BundleContents, MessageError> verify_oci_layout(const std::filesystem::path& dir);
 
 // blobs/<algorithm>/<hex>
 std::string layout_blob_path(const Digest& digest);

@@ -299,9 +299,9 @@ int run_export_command(const std::vector<std::string>& args) {
     std::ofstream(layout / "oci-layout") << layout_marker;
     std::ofstream(layout / "index.json") << index_text;
     std::ofstream(layout / cache::kBundleSealFile) << seal;
-    cache::BundleContents contents;
-    if (auto problem = cache::verify_oci_layout(layout, contents); !problem.empty()) {
-      std::cerr << "regmirror export: the layout failed its own check: " << problem << "\n";
+    if (auto contents = cache::verify_oci_layout(layout); !contents) {
+      std::cerr << "regmirror export: the layout failed its own check: " << contents.error().message
+                << "\n";
       return 1;
     }
   }

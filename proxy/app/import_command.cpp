@@ -72,11 +72,12 @@ int run_import_command(const std::vector<std::string>& args) {
     std::cerr << "regmirror import: " << bundle << ": " << extracted.error().message << "\n";
     return 1;
   }
-  cache::BundleContents contents;
-  if (auto error = cache::verify_oci_layout(work.path(), contents); !error.empty()) {
-    std::cerr << "regmirror import: " << bundle << ": " << error << "\n";
+  auto verified = cache::verify_oci_layout(work.path());
+  if (!verified) {
+    std::cerr << "regmirror import: " << bundle << ": " << verified.error().message << "\n";
     return 1;
   }
+  const cache::BundleContents& contents = *verified;
   json tags = json::array();
   json pins = json::array();
   for (const auto& image : contents.images) {

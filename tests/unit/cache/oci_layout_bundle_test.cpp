@@ -6,11 +6,15 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "tests/unit/message_result.hpp"
+
 namespace regmirror::cache {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using regmirror::testing::failure_message;
+using regmirror::testing::succeeded;
 
 class OciLayoutBundleTest : public ::testing::Test {
  protected:
@@ -68,8 +72,9 @@ class OciLayoutBundleTest : public ::testing::Test {
 };
 
 TEST_F(OciLayoutBundleTest, CompleteLayoutListsImagesManifestsAndBlobs) {
-  BundleContents contents;
-  ASSERT_EQ(verify_oci_layout(dir_, contents), "");
+  auto verified = verify_oci_layout(dir_);
+  ASSERT_TRUE(succeeded(verified));
+  const BundleContents& contents = *verified;
   ASSERT_EQ(contents.images.size(), 1u);
   EXPECT_EQ(contents.images[0].ref, "k8s.gcr.io/pause:3.2");  // the original reference wins
   EXPECT_EQ(contents.images[0].digest, manifest_);
@@ -84,16 +89,14 @@ TEST_F(OciLayoutBundleTest, FlippedByteInALayerIsNamed) {
   file.seekp(1234);
   file.put('M');
   file.close();
-  BundleContents contents;
-  auto error = verify_oci_layout(dir_, contents);
+  auto error = failure_message(verify_oci_layout(dir_));
   EXPECT_NE(error.find(std::string(layer_.hex())), std::string::npos) << error;
   EXPECT_NE(error.find("corrupt"), std::string::npos) << error;
 }
 
 TEST_F(OciLayoutBundleTest, MissingLayerIsNamed) {
   fs::remove(dir_ / layout_blob_path(layer_));
-  BundleContents contents;
-  auto error = verify_oci_layout(dir_, contents);
+  auto error = failure_message(verify_oci_layout(dir_));
   EXPECT_NE(error.find("missing"), std::string::npos) << error;
   EXPECT_NE(error.find(std::string(layer_.hex())), std::string::npos) << error;
 }
@@ -103,15 +106,14 @@ TEST_F(OciLayoutBundleTest, EditedIndexJsonBreaksTheSeal) {
   auto at = text.find("pause:3.2");
   text[at] = 'P';  // still valid JSON, different reference
   std::ofstream(dir_ / "index.json") << text;
-  BundleContents contents;
-  auto error = verify_oci_layout(dir_, contents);
+  auto error = failure_message(verify_oci_layout(dir_));
   EXPECT_NE(error.find("index.json"), std::string::npos) << error;
 }
 
 TEST_F(OciLayoutBundleTest, NotALayoutWithoutMarker) {
   fs::remove(dir_ / "oci-layout");
-  BundleContents contents;
-  EXPECT_NE(verify_oci_layout(dir_, contents).find("oci-layout"), std::string::npos);
+  auto error = failure_message(verify_oci_layout(dir_));
+  EXPECT_NE(error.find("oci-layout"), std::string::npos) << error;
 }
 
 }  // namespace
