@@ -149,8 +149,8 @@ std::vector<std::string> parse_globs(const json& object, const std::string& wher
     const auto item = where + "." + key + "[" + std::to_string(i) + "]";
     if (!(*it)[i].is_string()) fail(item, "must be a string");
     auto glob = (*it)[i].get<std::string>();
-    if (auto why = check_repository_glob(glob); !why.empty()) {
-      fail(item, "bad glob '" + printable(glob) + "': " + why);
+    if (auto checked = check_repository_glob(glob); !checked) {
+      fail(item, "bad glob '" + printable(glob) + "': " + checked.error().message);
     }
     globs.push_back(std::move(glob));
   }
@@ -365,8 +365,9 @@ AccessConfig parse_access(const json& value) {
         if (slash == std::string::npos || !is_valid_registry_host(entry.substr(0, slash))) {
           fail(item, "'" + printable(entry) + "' must be REGISTRY/GLOB, e.g. docker.io/library/*");
         }
-        if (auto why = check_repository_glob(entry.substr(slash + 1)); !why.empty()) {
-          fail(item, "bad glob '" + printable(entry.substr(slash + 1)) + "': " + why);
+        if (auto checked = check_repository_glob(entry.substr(slash + 1)); !checked) {
+          fail(item, "bad glob '" + printable(entry.substr(slash + 1)) +
+                         "': " + checked.error().message);
         }
         out.push_back(std::move(entry));
       }

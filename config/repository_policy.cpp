@@ -30,26 +30,30 @@ std::string glob_to_regex(std::string_view path) {
 
 }  // namespace
 
-std::string check_repository_glob(std::string_view glob) {
+Result<void, MessageError> check_repository_glob(std::string_view glob) {
   auto colon = glob.find(':');
   auto path = glob.substr(0, colon);
-  if (path.empty()) return "empty repository glob";
-  if (path.front() == '/' || path.back() == '/') return "glob must not start or end with '/'";
-  if (path.find("//") != std::string_view::npos) return "glob has an empty segment ('//')";
-  if (path.find("***") != std::string_view::npos) return "'***' is not a glob; use '*' or '**'";
+  if (path.empty()) return message_error("empty repository glob");
+  if (path.front() == '/' || path.back() == '/')
+    return message_error("glob must not start or end with '/'");
+  if (path.find("//") != std::string_view::npos)
+    return message_error("glob has an empty segment ('//')");
+  if (path.find("***") != std::string_view::npos)
+    return message_error("'***' is not a glob; use '*' or '**'");
   for (char c : path) {
     if (c != '*' && !is_path_char(c)) {
-      return std::string("character '") + c +
-             "' cannot appear in a repository name (lower-case a-z, 0-9, '.', '_', '-', '/', '*')";
+      return message_error(
+          std::string("character '") + c +
+          "' cannot appear in a repository name (lower-case a-z, 0-9, '.', '_', '-', '/', '*')");
     }
   }
   if (colon != std::string_view::npos) {
     auto tag = glob.substr(colon + 1);
-    if (tag.empty()) return "empty tag regex after ':'";
+    if (tag.empty()) return message_error("empty tag regex after ':'");
     try {
       std::regex compiled{std::string(tag), std::regex::ECMAScript};
     } catch (const std::regex_error& e) {
-      return "tag regex '" + std::string(tag) + "' does not compile: " + e.what();
+      return message_error("tag regex '" + std::string(tag) + "' does not compile: " + e.what());
     }
   }
   return {};

@@ -11,10 +11,12 @@
 #include <string_view>
 #include <vector>
 
+#include "config/result.hpp"
+
 namespace regmirror::config {
 
-// Empty when `glob` is well formed, otherwise why not (for load.cpp's messages).
-std::string check_repository_glob(std::string_view glob);
+// Whether `glob` is well formed; else why not (for load.cpp's messages).
+Result<void, MessageError> check_repository_glob(std::string_view glob);
 
 class RepositoryPolicy {
  public:
