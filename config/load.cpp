@@ -124,8 +124,8 @@ UpstreamConfig parse_upstream(const json& value, const std::string& where) {
   while (!up.url.empty() && up.url.back() == '/') up.url.pop_back();
   up.path_template = get_string(value, prefix, "path", "");
   if (!up.path_template.empty()) {
-    if (auto error = check_path_template(up.path_template); !error.empty()) {
-      fail(prefix + "path", error);
+    if (auto checked = check_path_template(up.path_template); !checked) {
+      fail(prefix + "path", checked.error().message);
     }
   }
   up.username = get_string(value, prefix, "username", "");

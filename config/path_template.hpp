@@ -7,20 +7,18 @@
 #include <string>
 #include <string_view>
 
+#include "config/result.hpp"
+
 namespace regmirror::config {
 
 // Validates a template at config load: known placeholders only, balanced braces, and the
-// literal parts must keep the result a valid repository name. Returns "" or the reason.
-std::string check_path_template(std::string_view tmpl);
+// literal parts must keep the result a valid repository name. Fails with the reason.
+Result<void, MessageError> check_path_template(std::string_view tmpl);
 
-struct Expansion {
-  std::string repository;  // the upstream's repository when error is empty
-  std::string error;       // why the template does not apply to this repository
-  explicit operator bool() const { return error.empty(); }
-};
-
-// Expands a checked template. Fails when the repository has no owner segment for {owner} or
+// Expands a checked template into the upstream's repository. Fails (saying why the template
+// does not apply to this repository) when the repository has no owner segment for {owner} or
 // the result is not a valid repository name.
-Expansion expand_path_template(std::string_view tmpl, std::string_view repository);
+Result<std::string, MessageError> expand_path_template(std::string_view tmpl,
+                                                       std::string_view repository);
 
 }  // namespace regmirror::config

@@ -119,7 +119,7 @@ std::optional<UpstreamTarget> UpstreamChain::target(std::size_t index,
   if (!upstream.path_template.empty()) {
     auto expanded = config::expand_path_template(upstream.path_template, repository);
     if (!expanded) return std::nullopt;
-    mapped = std::move(expanded.repository);
+    mapped = std::move(*expanded);
   }
   UpstreamTarget out;
   out.index = index;

@@ -2,12 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/message_result.hpp"
+
 namespace regmirror::config {
 namespace {
 
+using regmirror::testing::succeeded;
+
 std::string expand(std::string_view tmpl, std::string_view repo) {
   auto out = expand_path_template(tmpl, repo);
-  return out ? out.repository : "ERROR: " + out.error;
+  return out ? *out : "ERROR: " + out.error().message;
 }
 
 TEST(PathTemplate, ExpandsRepoOwnerAndBasename) {
@@ -25,15 +29,15 @@ TEST(PathTemplate, OwnerNeedsTwoSegments) {
 }
 
 TEST(PathTemplate, CheckRejectsMalformedTemplates) {
-  EXPECT_EQ(check_path_template("container_service/{basename}"), "");
-  EXPECT_NE(check_path_template(""), "");
-  EXPECT_NE(check_path_template("static/path"), "");         // no placeholder
-  EXPECT_NE(check_path_template("{repo"), "");               // unclosed
-  EXPECT_NE(check_path_template("repo}"), "");               // stray close
-  EXPECT_NE(check_path_template("{tag}"), "");               // unknown placeholder
-  EXPECT_NE(check_path_template("Upper/{repo}"), "");        // invalid result
-  EXPECT_NE(check_path_template("../{repo}"), "");           // traversal
-  EXPECT_NE(check_path_template("{repo}/"), "");             // empty component
+  EXPECT_TRUE(succeeded(check_path_template("container_service/{basename}")));
+  EXPECT_FALSE(check_path_template(""));
+  EXPECT_FALSE(check_path_template("static/path"));   // no placeholder
+  EXPECT_FALSE(check_path_template("{repo"));         // unclosed
+  EXPECT_FALSE(check_path_template("repo}"));         // stray close
+  EXPECT_FALSE(check_path_template("{tag}"));         // unknown placeholder
+  EXPECT_FALSE(check_path_template("Upper/{repo}"));  // invalid result
+  EXPECT_FALSE(check_path_template("../{repo}"));     // traversal
+  EXPECT_FALSE(check_path_template("{repo}/"));       // empty component
 }
 
 }  // namespace
