@@ -32,7 +32,7 @@ class ManifestServiceTest : public ::testing::Test {
 
 TEST_F(ManifestServiceTest, AMissGoesUpstreamOnceWithTheManifestAcceptHeaderAndIsCached) {
   const auto body = regmirror::testing::image_manifest("alpine");
-  path_.upstream.answer([&](const SeenRequest& r) {
+  path_.upstream.answer([body](const SeenRequest& r) {
     return r.target == kTagPath ? manifest_answer(body) : TestAnswer{404, {}, "{}", {}, {}};
   });
   auto got = path_.get_manifest("library/alpine", "3.19");
@@ -60,7 +60,7 @@ TEST_F(ManifestServiceTest, AMissGoesUpstreamOnceWithTheManifestAcceptHeaderAndI
 
 TEST_F(ManifestServiceTest, ATagWithinItsTtlAndItsDigestAreHitsWithoutAnUpstreamRequest) {
   const auto body = regmirror::testing::image_manifest("hit");
-  path_.upstream.answer([&](const SeenRequest&) { return manifest_answer(body); });
+  path_.upstream.answer([body](const SeenRequest&) { return manifest_answer(body); });
   ASSERT_TRUE(path_.get_manifest("library/alpine", "3.19"));
   ASSERT_EQ(path_.upstream.requests().size(), 1u);
   path_.now += 299;  // tag_ttl is 300 s
@@ -78,7 +78,7 @@ TEST_F(ManifestServiceTest, ATagWithinItsTtlAndItsDigestAreHitsWithoutAnUpstream
 
 TEST_F(ManifestServiceTest, APastTtlTagIsRevalidatedWithHeadNotGet) {
   const auto body = regmirror::testing::image_manifest("revalidate");
-  path_.upstream.answer([&](const SeenRequest&) { return manifest_answer(body); });
+  path_.upstream.answer([body](const SeenRequest&) { return manifest_answer(body); });
   ASSERT_TRUE(path_.get_manifest("library/alpine", "3.19"));
   path_.now += 301;
   auto again = path_.get_manifest("library/alpine", "3.19");
@@ -116,7 +116,7 @@ TEST_F(ManifestServiceTest, AnUpstream429IsTooManyRequestsCarryingRetryAfter) {
 
 TEST_F(ManifestServiceTest, AnUpstreamBodyThatIsNotJsonIsUpstreamInvalidAndNothingIsCached) {
   const std::string page = "<html><body>502 Bad Gateway</body></html>";
-  path_.upstream.answer([&](const SeenRequest&) {
+  path_.upstream.answer([page](const SeenRequest&) {
     return TestAnswer{200, {{"Content-Type", regmirror::testing::kOciManifestType}}, page, {}, {}};
   });
   auto got = path_.get_manifest("library/alpine", "3.19");
@@ -128,7 +128,7 @@ TEST_F(ManifestServiceTest, AnUpstreamBodyThatIsNotJsonIsUpstreamInvalidAndNothi
 TEST_F(ManifestServiceTest, ATagWhoseBodyDoesNotMatchItsDockerContentDigestIsRefused) {
   const auto body = regmirror::testing::image_manifest("claimed");
   const auto other = regmirror::testing::image_manifest("other");
-  path_.upstream.answer([&](const SeenRequest&) {
+  path_.upstream.answer([body, other](const SeenRequest&) {
     auto answer = manifest_answer(body);
     answer.headers[1].second = cache::digest_of(other).str();  // Docker-Content-Digest lies
     return answer;
@@ -143,7 +143,7 @@ TEST_F(ManifestServiceTest, AManifestByDigestWithOtherBytesUpstreamIsRefusedAndN
   const auto wanted = regmirror::testing::image_manifest("wanted");
   const auto served = regmirror::testing::image_manifest("served instead");
   const auto digest = cache::digest_of(wanted).str();
-  path_.upstream.answer([&](const SeenRequest&) {
+  path_.upstream.answer([served, digest](const SeenRequest&) {
     auto answer = manifest_answer(served);
     answer.headers[1].second = digest;  // claims the digest asked for
     return answer;
@@ -155,7 +155,7 @@ TEST_F(ManifestServiceTest, AManifestByDigestWithOtherBytesUpstreamIsRefusedAndN
   expect_nothing_cached(digest);
   expect_nothing_cached(cache::digest_of(served).str());
   // A later, honest answer is taken: the refusal was not remembered as the manifest.
-  path_.upstream.answer([&](const SeenRequest&) { return manifest_answer(wanted); });
+  path_.upstream.answer([wanted](const SeenRequest&) { return manifest_answer(wanted); });
   auto honest = path_.get_manifest("library/alpine", digest);
   ASSERT_TRUE(honest) << honest.error().message;
   EXPECT_EQ(honest->body, wanted);

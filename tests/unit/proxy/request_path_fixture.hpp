@@ -121,18 +121,20 @@ class ScriptedUpstream {
 
   ScriptedUpstream()
       : server_([this](const SeenRequest& request) {
-          Script script;
+          std::shared_ptr<const Script> script;
           {
             std::lock_guard lock(mutex_);
             script = script_;
           }
           if (!script) return TestAnswer{404, {}, "no script", std::nullopt, {}};
-          return script(request);
+          return (*script)(request);
         }) {}
 
+  // The script may run after the test body has ended (a late retry): capture by value.
   void answer(Script script) {
+    auto next = std::make_shared<const Script>(std::move(script));
     std::lock_guard lock(mutex_);
-    script_ = std::move(script);
+    script_ = std::move(next);
   }
   std::string url() const { return server_.url(); }
   std::vector<SeenRequest> requests() const { return server_.requests(); }
@@ -145,7 +147,7 @@ class ScriptedUpstream {
 
  private:
   std::mutex mutex_;
-  Script script_;
+  std::shared_ptr<const Script> script_;
   LoopbackHttpServer server_;  // last: its threads call the script until it is destroyed
 };
 
