@@ -169,6 +169,31 @@ inline TestAnswer manifest_answer(const std::string& body, const char* type = kO
                     {}};
 }
 
+// The real HTTP server on 127.0.0.1:0, serving `handler` on its own thread until destroyed.
+class RunningServer {
+ public:
+  RunningServer(proxy::server::Handler& handler, proxy::server::ServerOptions options)
+      : server_(handler, options) {
+    auto bound = server_.listen("127.0.0.1:0");
+    if (!bound) throw std::runtime_error("listen: " + bound.error().message());
+    address_ = *bound;
+    thread_ = std::thread([this] { server_.run(); });
+  }
+  ~RunningServer() {
+    server_.stop();
+    thread_.join();
+  }
+  RunningServer(const RunningServer&) = delete;
+  RunningServer& operator=(const RunningServer&) = delete;
+
+  const std::string& address() const { return address_; }  // "127.0.0.1:PORT"
+
+ private:
+  proxy::server::HttpServer server_;
+  std::string address_;
+  std::thread thread_;
+};
+
 struct RequestPathOptions {
   proxy::registry::BlobFetcherOptions fetcher;
   bool serve_http = false;  // the registry handler behind a real HttpServer
@@ -203,10 +228,7 @@ class RequestPath {
   }
 
   ~RequestPath() {
-    if (server_) {
-      server_->stop();
-      server_thread_.join();
-    }
+    server_.reset();
     transfers_.stop();  // before the executors its completions post to are gone
     work_.reset();
     network_.stop();
@@ -220,7 +242,7 @@ class RequestPath {
   proxy::registry::ManifestService& manifests() { return *manifests_; }
   proxy::registry::BlobFetcher& fetcher() { return *fetcher_; }
   boost::asio::any_io_executor network() { return network_.get_executor(); }
-  const std::string& address() const { return address_; }  // "127.0.0.1:PORT" with serve_http
+  const std::string& address() const { return server_->address(); }  // with serve_http
   std::filesystem::path temp_files() const { return dir_.path() / "data" / "tmp"; }
 
   // Runs a coroutine on the network thread and waits for its result (nullopt past the deadline).
@@ -318,11 +340,7 @@ class RequestPath {
     parts.readiness = [] { return std::string(); };
     parts.blocklist = &blocklist;
     handler_ = std::make_unique<proxy::registry::RegistryHandler>(parts);
-    server_ = std::make_unique<proxy::server::HttpServer>(*handler_, options_.server);
-    auto bound = server_->listen("127.0.0.1:0");
-    if (!bound) throw std::runtime_error("listen: " + bound.error().message());
-    address_ = *bound;
-    server_thread_ = std::thread([this] { server_->run(); });
+    server_ = std::make_unique<RunningServer>(*handler_, options_.server);
   }
 
   RequestPathOptions options_;
@@ -345,9 +363,7 @@ class RequestPath {
       network_.get_executor()};
   std::thread network_thread_;
   std::unique_ptr<proxy::registry::RegistryHandler> handler_;
-  std::unique_ptr<proxy::server::HttpServer> server_;
-  std::thread server_thread_;
-  std::string address_;
+  std::unique_ptr<RunningServer> server_;
 };
 
 // One response as the client read it. Header names are lower-case.
