@@ -162,6 +162,26 @@ TEST_F(ManifestServiceTest, AManifestByDigestWithOtherBytesUpstreamIsRefusedAndN
   EXPECT_EQ(honest->outcome, CacheOutcome::kMiss);
 }
 
+TEST_F(ManifestServiceTest, AManifestByDigestIsCheckedAgainstTheDigestAskedForNotTheHeader) {
+  // Another, self-consistent manifest (its own Docker-Content-Digest, or none): only the
+  // digest in the request can tell it is the wrong one.
+  const auto wanted = regmirror::testing::image_manifest("asked for");
+  const auto digest = cache::digest_of(wanted).str();
+  for (bool with_header : {true, false}) {
+    const auto served = regmirror::testing::image_manifest(with_header ? "own header" : "no header");
+    path_.upstream.answer([served, with_header](const SeenRequest&) {
+      auto answer = manifest_answer(served);
+      if (!with_header) answer.headers.pop_back();
+      return answer;
+    });
+    auto got = path_.get_manifest("library/alpine", digest);
+    ASSERT_FALSE(got) << "with_header=" << with_header;
+    EXPECT_EQ(got.error().code, OciError::kUpstreamInvalid);
+    expect_nothing_cached(digest);
+    expect_nothing_cached(cache::digest_of(served).str());
+  }
+}
+
 TEST_F(ManifestServiceTest, AnImpossibleDigestOrTagIsAnsweredWithoutAskingUpstream) {
   auto digest = path_.get_manifest("library/alpine", "sha256:totallywrong");
   ASSERT_FALSE(digest);

@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -174,12 +175,19 @@ class RunningServer {
  public:
   RunningServer(proxy::server::Handler& handler, proxy::server::ServerOptions options)
       : server_(handler, options) {
+    // As proxy/app/main.cpp does: sendfile(2) to a client that reset raises SIGPIPE, which
+    // would end the whole test binary instead of that one connection.
+    std::signal(SIGPIPE, SIG_IGN);
     auto bound = server_.listen("127.0.0.1:0");
     if (!bound) throw std::runtime_error("listen: " + bound.error().message());
     address_ = *bound;
     thread_ = std::thread([this] { server_.run(); });
   }
-  ~RunningServer() {
+  ~RunningServer() { stop(); }
+  // Returns once every network thread has finished; the contexts stay until destruction, so
+  // completions still posted to them (upstream transfers) are dropped, not run on freed memory.
+  void stop() {
+    if (!thread_.joinable()) return;
     server_.stop();
     thread_.join();
   }
@@ -228,8 +236,8 @@ class RequestPath {
   }
 
   ~RequestPath() {
-    server_.reset();
-    transfers_.stop();  // before the executors its completions post to are gone
+    if (server_) server_->stop();
+    transfers_.stop();  // after the network threads, before their contexts are destroyed
     work_.reset();
     network_.stop();
     network_thread_.join();
