@@ -153,5 +153,58 @@ TEST_F(HttpServerTest, ARequestHeadOverTheLimitGets431AndOneUnderItIsServed) {
   expect_serving();
 }
 
+// The timeouts below are the server's own (one second here); the test only bounds its wait.
+ServerOptions short_timeouts() {
+  ServerOptions options;
+  options.header_timeout = std::chrono::seconds(1);
+  options.idle_timeout = std::chrono::seconds(1);
+  return options;
+}
+
+TEST(HttpServerTimeouts, AClientThatNeverSendsAHeadIsDisconnected) {
+  TestHandler handler;
+  RunningServer server(handler, short_timeouts());
+  LoopbackClient silent(server.address());
+  LoopbackClient slow(server.address());
+  ASSERT_TRUE(silent.connected());
+  ASSERT_TRUE(slow.send_raw("GET /slow HTTP/1.1\r\nHost: m\r\n"));  // never finished
+  EXPECT_TRUE(silent.closed_by_server());
+  EXPECT_TRUE(slow.closed_by_server());
+  EXPECT_EQ(handler.handled, 0);
+}
+
+// Disabled: fails on main as of 649ff31. On plain TCP the wait for the next request is
+// tcp.socket().async_wait(wait_read) after tcp.expires_after(idle_timeout), but a beast
+// tcp_stream's expiry only covers operations started through the stream, so nothing ends
+// that wait: an idle kept-alive connection holds its max_connections slot until the client
+// closes it. Enable once the idle wait races a timer of its own.
+TEST(HttpServerTimeouts, DISABLED_AnIdleKeptAliveConnectionIsClosedAfterTheIdleTimeout) {
+  TestHandler handler;
+  RunningServer server(handler, short_timeouts());
+  LoopbackClient client(server.address());
+  auto reply = client.request("GET", "/once");
+  ASSERT_TRUE(reply);
+  ASSERT_TRUE(reply->keep_alive);
+  EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST(HttpServerLimits, PastMaxConnectionsANewClientGets503) {
+  TestHandler handler;
+  ServerOptions options;
+  options.max_connections = 1;
+  RunningServer server(handler, options);
+  LoopbackClient holder(server.address());
+  ASSERT_TRUE(holder.request("GET", "/held"));  // its session is running and kept alive
+  LoopbackClient refused(server.address());
+  auto reply = refused.read_reply();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->status, 503u);
+  EXPECT_TRUE(refused.closed_by_server());
+  // The held connection still works.
+  auto again = holder.request("GET", "/still");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->body, "/still");
+}
+
 }  // namespace
 }  // namespace regmirror::proxy::server
