@@ -89,6 +89,26 @@ TEST_F(ManifestServiceTest, APastTtlTagIsRevalidatedWithHeadNotGet) {
   EXPECT_EQ(path_.upstream.count("HEAD", kTagPath), 1u);
 }
 
+TEST_F(ManifestServiceTest, APastTtlTagIsServedStaleWhenTheUpstreamFailsOrRateLimits) {
+  const auto body = regmirror::testing::image_manifest("stale");
+  path_.upstream.answer([body](const SeenRequest&) { return manifest_answer(body); });
+  ASSERT_TRUE(path_.get_manifest("library/alpine", "3.19"));
+  path_.now += 301;
+  for (int status : {503, 429}) {
+    path_.upstream.answer([status](const SeenRequest&) {
+      return TestAnswer{status, {{"Retry-After", "5"}}, "{}", {}, {}};
+    });
+    auto got = path_.get_manifest("library/alpine", "3.19");
+    ASSERT_TRUE(got) << status << ": " << got.error().message;
+    EXPECT_EQ(got->outcome, CacheOutcome::kStale) << status;
+    EXPECT_EQ(got->body, body) << status;
+    EXPECT_EQ(got->digest, cache::digest_of(body).str()) << status;
+  }
+  // A stale answer is not remembered as validated.
+  EXPECT_FALSE(path_.hot.by_tag(HotManifestCache::tag_key("docker.io", "library/alpine", "3.19")));
+  EXPECT_EQ(path_.upstream.count("GET", kTagPath), 1u);
+}
+
 TEST_F(ManifestServiceTest, AnUpstream404IsManifestUnknownAndNothingIsCached) {
   path_.upstream.answer([](const SeenRequest&) {
     return TestAnswer{404, {{"Content-Type", "application/json"}},

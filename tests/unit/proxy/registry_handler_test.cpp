@@ -260,6 +260,61 @@ TEST_F(RegistryHandlerTest, ABlobMissStreamsTheUpstreamBytesAndTheNextRequestIsA
   EXPECT_EQ(path_.upstream.requests().size(), 1u);
 }
 
+TEST_F(RegistryHandlerTest, HeadOfAnUncachedBlobAsksTheUpstreamWithHeadAndDownloadsNothing) {
+  const auto bytes = pattern_bytes(123457, 5);
+  const auto digest = cache::digest_of(bytes);
+  path_.upstream.answer([bytes](const SeenRequest&) { return blob_answer(bytes); });
+  auto head = ask("HEAD", blob_path(digest));
+  EXPECT_EQ(head.status, 200u);
+  EXPECT_EQ(head.header("content-length"), std::to_string(bytes.size()));
+  EXPECT_EQ(head.header("docker-content-digest"), digest.str());
+  EXPECT_EQ(head.header("x-cache"), "MISS");
+  EXPECT_TRUE(head.body.empty());
+  auto seen = path_.upstream.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "HEAD");
+  EXPECT_EQ(seen[0].target, blob_path(digest));
+  EXPECT_FALSE(path_.blobs().stat(digest));
+}
+
+TEST_F(RegistryHandlerTest, ADownloadGoesOnAndIsCachedWhenItsOnlyClientHangsUp) {
+  const auto bytes = pattern_bytes(5 << 20, 6);
+  const auto digest = cache::digest_of(bytes);
+  auto gate = std::make_shared<Gate>();
+  path_.upstream.answer([gate, bytes](const SeenRequest&) {
+    gate->wait();
+    return blob_answer(bytes);
+  });
+  {
+    LoopbackClient quitter(path_.address());
+    ASSERT_TRUE(quitter.send_raw("GET " + blob_path(digest) + " HTTP/1.1\r\nHost: m\r\n\r\n"));
+    ASSERT_TRUE(eventually([&] { return path_.upstream.requests().size() == 1; }));
+    quitter.reset();  // gone before the upstream has sent a byte
+  }
+  gate->open();
+  ASSERT_TRUE(eventually([&] { return static_cast<bool>(path_.blobs().stat(digest)); }));
+  EXPECT_TRUE(path_.stored(digest) == bytes);
+  auto hit = get(blob_path(digest));
+  EXPECT_EQ(hit.header("x-cache"), "HIT");
+  EXPECT_TRUE(hit.body == bytes);
+  EXPECT_EQ(path_.upstream.requests().size(), 1u);
+}
+
+TEST_F(RegistryHandlerTest, ARefusedPushWithABodyStillGetsItsAnswer) {
+  // The handler answers without reading the body; the server drains it so the answer is not
+  // lost to a reset when the connection closes with unread bytes.
+  const std::string body(512 * 1024, 'b');
+  LoopbackClient client(path_.address());
+  ASSERT_TRUE(client.send_raw("PUT /v2/library/alpine/manifests/3.19 HTTP/1.1\r\nHost: m\r\n"
+                              "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body));
+  auto reply = client.read_reply();
+  ASSERT_TRUE(reply);
+  expect_oci_error(*reply, 405, "UNSUPPORTED");
+  EXPECT_FALSE(reply->keep_alive);
+  EXPECT_TRUE(path_.upstream.requests().empty());
+}
+
 TEST_F(RegistryHandlerTest, ConcurrentMissesForOneBlobShareOneUpstreamTransfer) {
   const auto bytes = pattern_bytes(3 << 20, 8);
   const auto digest = cache::digest_of(bytes);
