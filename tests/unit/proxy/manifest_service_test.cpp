@@ -202,6 +202,19 @@ TEST_F(ManifestServiceTest, AManifestByDigestIsCheckedAgainstTheDigestAskedForNo
   }
 }
 
+TEST_F(ManifestServiceTest, AManifestOverTheSizeLimitIsRefusedAndNotCached) {
+  std::string huge = regmirror::testing::image_manifest("huge");
+  huge.insert(huge.size() - 1, R"(,"annotations":{"pad":")" + std::string(kMaxManifestBytes, 'p') + "\"}");
+  path_.upstream.answer([huge](const SeenRequest&) { return manifest_answer(huge); });
+  auto got = path_.get_manifest("library/alpine", "3.19");
+  ASSERT_FALSE(got);
+  // oci_error.hpp files "too big" under UPSTREAM_INVALID; the chain reports UNAVAILABLE today.
+  EXPECT_TRUE(got.error().code == OciError::kUpstreamInvalid || got.error().code == OciError::kUnavailable)
+      << error_code_name(got.error().code) << ": " << got.error().message;
+  EXPECT_NE(got.error().message.find("too large"), std::string::npos) << got.error().message;
+  expect_nothing_cached(cache::digest_of(huge).str());
+}
+
 TEST_F(ManifestServiceTest, AnImpossibleDigestOrTagIsAnsweredWithoutAskingUpstream) {
   auto digest = path_.get_manifest("library/alpine", "sha256:totallywrong");
   ASSERT_FALSE(digest);

@@ -260,6 +260,68 @@ TEST_F(RegistryHandlerTest, ABlobMissStreamsTheUpstreamBytesAndTheNextRequestIsA
   EXPECT_EQ(path_.upstream.requests().size(), 1u);
 }
 
+TEST_F(RegistryHandlerTest, AManifestMissCarriesTheUpstreamTypeAndDigestAndIsThenHot) {
+  const auto body = regmirror::testing::image_manifest("miss");
+  const auto digest = cache::digest_of(body).str();
+  path_.upstream.answer([body](const SeenRequest&) {
+    return regmirror::testing::manifest_answer(body, kManifestListType);
+  });
+  auto miss = get("/v2/library/alpine/manifests/3.19");
+  EXPECT_EQ(miss.status, 200u) << miss.body;
+  EXPECT_EQ(miss.body, body);
+  EXPECT_EQ(miss.header("x-cache"), "MISS");
+  EXPECT_EQ(miss.header("content-type"), kManifestListType);
+  EXPECT_EQ(miss.header("docker-content-digest"), digest);
+  EXPECT_EQ(miss.header("content-length"), std::to_string(body.size()));
+  auto head = ask("HEAD", "/v2/library/alpine/manifests/" + digest);
+  EXPECT_EQ(head.status, 200u);
+  EXPECT_EQ(head.header("x-cache"), "HIT");
+  EXPECT_EQ(head.header("content-type"), kManifestListType);
+  EXPECT_EQ(head.header("content-length"), std::to_string(body.size()));
+  EXPECT_EQ(path_.upstream.requests().size(), 1u);
+}
+
+TEST_F(RegistryHandlerTest, ARangeOfABlobBeingDownloadedIs206FromTheDownload) {
+  const auto bytes = pattern_bytes((8 << 20) + 17, 10);
+  const auto digest = cache::digest_of(bytes);
+  path_.upstream.answer([bytes](const SeenRequest&) { return blob_answer(bytes); });
+  const std::uint64_t first = 3 << 20;
+  auto part = get(blob_path(digest), {"Range: bytes=" + std::to_string(first) + "-"});
+  EXPECT_EQ(part.status, 206u);
+  EXPECT_EQ(part.header("x-cache"), "MISS");
+  EXPECT_EQ(part.header("content-range"), "bytes " + std::to_string(first) + "-" +
+                                              std::to_string(bytes.size() - 1) + "/" +
+                                              std::to_string(bytes.size()));
+  EXPECT_EQ(part.header("content-length"), std::to_string(bytes.size() - first));
+  EXPECT_TRUE(part.body == bytes.substr(first));
+  // The whole blob was fetched and cached, not only the range asked for.
+  ASSERT_TRUE(eventually([&] { return static_cast<bool>(path_.blobs().stat(digest)); }));
+  EXPECT_TRUE(path_.stored(digest) == bytes);
+  auto seen = path_.upstream.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].headers.count("range"), 0u);
+}
+
+TEST_F(RegistryHandlerTest, WrongBytesFromTheUpstreamNeverReachAClientWhole) {
+  const auto wanted = pattern_bytes(2 << 20, 11);
+  const auto served = pattern_bytes(2 << 20, 12);
+  const auto digest = cache::digest_of(wanted);
+  path_.upstream.answer([served, digest](const SeenRequest&) {
+    auto answer = blob_answer(served);
+    answer.headers[1].second = digest.str();
+    return answer;
+  });
+  LoopbackClient client(path_.address());
+  auto reply = client.request("GET", blob_path(digest));
+  EXPECT_FALSE(reply) << "a complete response of wrong bytes reached the client";
+  EXPECT_FALSE(path_.blobs().stat(digest));
+  // The server goes on serving, and a later honest upstream answer is taken.
+  path_.upstream.answer([wanted](const SeenRequest&) { return blob_answer(wanted); });
+  auto retry = get(blob_path(digest));
+  EXPECT_EQ(retry.status, 200u);
+  EXPECT_TRUE(retry.body == wanted);
+}
+
 TEST_F(RegistryHandlerTest, HeadOfAnUncachedBlobAsksTheUpstreamWithHeadAndDownloadsNothing) {
   const auto bytes = pattern_bytes(123457, 5);
   const auto digest = cache::digest_of(bytes);
