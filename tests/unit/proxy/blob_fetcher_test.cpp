@@ -178,7 +178,9 @@ TEST_F(BlobFetcherTest, AnUpstream404IsBlobUnknownAnd429CarriesRetryAfter) {
   EXPECT_EQ(status.state, State::kFailed);
   EXPECT_EQ(status.error, OciError::kBlobUnknown);
 
-  path_.upstream.answer([](const SeenRequest&) { return TestAnswer{429, {{"Retry-After", "17"}}, "{}", {}, {}}; });
+  path_.upstream.answer([](const SeenRequest&) {
+    return TestAnswer{429, {{"Retry-After", "17"}}, "{}", {}, {}};
+  });
   auto limited = start(digest);
   ASSERT_TRUE(limited);
   status = RequestPath::settled(*limited);

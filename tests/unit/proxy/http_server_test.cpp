@@ -76,7 +76,8 @@ TEST_F(HttpServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
 
 TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
   LoopbackClient client(server_.address());
-  ASSERT_TRUE(client.send_raw("GET /a HTTP/1.1\r\nHost: m\r\n\r\nGET /b HTTP/1.1\r\nHost: m\r\n\r\n"));
+  ASSERT_TRUE(
+      client.send_raw("GET /a HTTP/1.1\r\nHost: m\r\n\r\nGET /b HTTP/1.1\r\nHost: m\r\n\r\n"));
   auto a = client.read_reply();
   auto b = client.read_reply();
   ASSERT_TRUE(a && b);

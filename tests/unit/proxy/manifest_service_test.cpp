@@ -24,7 +24,8 @@ class ManifestServiceTest : public ::testing::Test {
     EXPECT_FALSE(*path_.metadata.get_manifest(*parsed));
     EXPECT_FALSE(path_.blobs().stat(*parsed));
     EXPECT_FALSE(path_.hot.by_digest(digest));
-    EXPECT_FALSE(path_.hot.by_tag(HotManifestCache::tag_key("docker.io", "library/alpine", "3.19")));
+    EXPECT_FALSE(
+        path_.hot.by_tag(HotManifestCache::tag_key("docker.io", "library/alpine", "3.19")));
   }
 
   RequestPath path_;
@@ -46,7 +47,8 @@ TEST_F(ManifestServiceTest, AMissGoesUpstreamOnceWithTheManifestAcceptHeaderAndI
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].method, "GET");
   EXPECT_EQ(seen[0].target, kTagPath);
-  EXPECT_NE(seen[0].headers["accept"].find("application/vnd.oci.image.index.v1+json"), std::string::npos);
+  EXPECT_NE(seen[0].headers["accept"].find("application/vnd.oci.image.index.v1+json"),
+            std::string::npos);
   EXPECT_NE(seen[0].headers["accept"].find("application/vnd.docker.distribution.manifest.v2+json"),
             std::string::npos);
   // Cached: the tag record, the manifest record, the bytes and the hot entries.
@@ -111,8 +113,11 @@ TEST_F(ManifestServiceTest, APastTtlTagIsServedStaleWhenTheUpstreamFailsOrRateLi
 
 TEST_F(ManifestServiceTest, AnUpstream404IsManifestUnknownAndNothingIsCached) {
   path_.upstream.answer([](const SeenRequest&) {
-    return TestAnswer{404, {{"Content-Type", "application/json"}},
-                      R"({"errors":[{"code":"MANIFEST_UNKNOWN"}]})", {}, {}};
+    return TestAnswer{404,
+                      {{"Content-Type", "application/json"}},
+                      R"({"errors":[{"code":"MANIFEST_UNKNOWN"}]})",
+                      {},
+                      {}};
   });
   auto got = path_.get_manifest("library/alpine", "3.19");
   ASSERT_FALSE(got);
@@ -125,7 +130,8 @@ TEST_F(ManifestServiceTest, AnUpstream404IsManifestUnknownAndNothingIsCached) {
 
 TEST_F(ManifestServiceTest, AnUpstream429IsTooManyRequestsCarryingRetryAfter) {
   path_.upstream.answer([](const SeenRequest&) {
-    return TestAnswer{429, {{"Retry-After", "42"}}, R"({"errors":[{"code":"TOOMANYREQUESTS"}]})", {}, {}};
+    return TestAnswer{
+        429, {{"Retry-After", "42"}}, R"({"errors":[{"code":"TOOMANYREQUESTS"}]})", {}, {}};
   });
   auto got = path_.get_manifest("library/alpine", "3.19");
   ASSERT_FALSE(got);
@@ -188,7 +194,8 @@ TEST_F(ManifestServiceTest, AManifestByDigestIsCheckedAgainstTheDigestAskedForNo
   const auto wanted = regmirror::testing::image_manifest("asked for");
   const auto digest = cache::digest_of(wanted).str();
   for (bool with_header : {true, false}) {
-    const auto served = regmirror::testing::image_manifest(with_header ? "own header" : "no header");
+    const auto served =
+        regmirror::testing::image_manifest(with_header ? "own header" : "no header");
     path_.upstream.answer([served, with_header](const SeenRequest&) {
       auto answer = manifest_answer(served);
       if (!with_header) answer.headers.pop_back();
@@ -204,12 +211,14 @@ TEST_F(ManifestServiceTest, AManifestByDigestIsCheckedAgainstTheDigestAskedForNo
 
 TEST_F(ManifestServiceTest, AManifestOverTheSizeLimitIsRefusedAndNotCached) {
   std::string huge = regmirror::testing::image_manifest("huge");
-  huge.insert(huge.size() - 1, R"(,"annotations":{"pad":")" + std::string(kMaxManifestBytes, 'p') + "\"}");
+  huge.insert(huge.size() - 1,
+              R"(,"annotations":{"pad":")" + std::string(kMaxManifestBytes, 'p') + "\"}");
   path_.upstream.answer([huge](const SeenRequest&) { return manifest_answer(huge); });
   auto got = path_.get_manifest("library/alpine", "3.19");
   ASSERT_FALSE(got);
   // oci_error.hpp files "too big" under UPSTREAM_INVALID; the chain reports UNAVAILABLE today.
-  EXPECT_TRUE(got.error().code == OciError::kUpstreamInvalid || got.error().code == OciError::kUnavailable)
+  EXPECT_TRUE(got.error().code == OciError::kUpstreamInvalid ||
+              got.error().code == OciError::kUnavailable)
       << error_code_name(got.error().code) << ": " << got.error().message;
   EXPECT_NE(got.error().message.find("too large"), std::string::npos) << got.error().message;
   expect_nothing_cached(cache::digest_of(huge).str());

@@ -19,7 +19,8 @@ using regmirror::testing::RequestPathOptions;
 using regmirror::testing::SeenRequest;
 using regmirror::testing::TestAnswer;
 
-constexpr const char* kManifestListType = "application/vnd.docker.distribution.manifest.list.v2+json";
+constexpr const char* kManifestListType =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
 
 RequestPathOptions served() {
   RequestPathOptions options;
@@ -88,7 +89,8 @@ TEST_F(RegistryHandlerTest, AManifestByTagInTheIndexIsAHitWithItsExactBytesAndHe
     EXPECT_EQ(reply.header("content-length"), std::to_string(body.size())) << target;
     EXPECT_EQ(reply.header("x-cache"), "HIT") << target;
   }
-  EXPECT_EQ(get("/v2/library/alpine/manifests/3.19?ns=docker.io").header("oci-namespace"), "docker.io");
+  EXPECT_EQ(get("/v2/library/alpine/manifests/3.19?ns=docker.io").header("oci-namespace"),
+            "docker.io");
   EXPECT_TRUE(path_.upstream.requests().empty());
 }
 
@@ -109,7 +111,8 @@ TEST_F(RegistryHandlerTest, AManifestByDigestIsAnsweredFromTheHotCache) {
 
 TEST_F(RegistryHandlerTest, HeadOfAManifestCarriesTheGetHeadersAndNoBody) {
   const auto body = regmirror::testing::image_manifest("head");
-  auto digest = path_.put_tagged_manifest("library/alpine", "3.19", body, regmirror::testing::kOciManifestType);
+  auto digest = path_.put_tagged_manifest("library/alpine", "3.19", body,
+                                          regmirror::testing::kOciManifestType);
   LoopbackClient client(path_.address());
   auto head = client.request("HEAD", "/v2/library/alpine/manifests/3.19");
   ASSERT_TRUE(head);
@@ -183,7 +186,8 @@ TEST_F(RegistryHandlerTest, AnUnknownRouteIs404WithAnOciErrorBody) {
 
 TEST_F(RegistryHandlerTest, AnInvalidNameOrQueryIs400NameInvalidAndNeverForwarded) {
   expect_oci_error(get("/v2/library/ALPINE/manifests/3.19"), 400, "NAME_INVALID");
-  expect_oci_error(get("/v2/library//alpine/blobs/sha256:" + std::string(64, 'a')), 400, "NAME_INVALID");
+  expect_oci_error(get("/v2/library//alpine/blobs/sha256:" + std::string(64, 'a')), 400,
+                   "NAME_INVALID");
   expect_oci_error(get("/v2/library/alpine/manifests/3.19?ns=%zz"), 400, "NAME_INVALID");
   expect_oci_error(get("/v2/library/alpine/manifests/3.19?ns=not_a_host!"), 400, "NAME_INVALID");
   // HEAD: the same status and length, no body.
@@ -196,7 +200,8 @@ TEST_F(RegistryHandlerTest, AnInvalidNameOrQueryIs400NameInvalidAndNeverForwarde
 TEST_F(RegistryHandlerTest, ADigestThatCannotExistIsAnsweredByTheMirrorNeverForwarded) {
   // DESIGN.md: 404 BLOB_UNKNOWN / MANIFEST_UNKNOWN with an OCI body (not 400).
   expect_oci_error(get("/v2/library/alpine/blobs/sha256:totallywrong"), 404, "BLOB_UNKNOWN");
-  expect_oci_error(get("/v2/library/alpine/manifests/sha256:totallywrong"), 404, "MANIFEST_UNKNOWN");
+  expect_oci_error(get("/v2/library/alpine/manifests/sha256:totallywrong"), 404,
+                   "MANIFEST_UNKNOWN");
   expect_oci_error(get("/v2/library/alpine/manifests/.INVALID"), 404, "MANIFEST_UNKNOWN");
   EXPECT_TRUE(path_.upstream.requests().empty());
 }
@@ -204,7 +209,8 @@ TEST_F(RegistryHandlerTest, ADigestThatCannotExistIsAnsweredByTheMirrorNeverForw
 TEST_F(RegistryHandlerTest, ABlockedDigestIs403DeniedForItsBlobAndForATagResolvingToIt) {
   auto blob = path_.put_blob(pattern_bytes(4096));
   const auto body = regmirror::testing::image_manifest("blocked");
-  auto manifest = path_.put_tagged_manifest("library/alpine", "bad", body, regmirror::testing::kOciManifestType);
+  auto manifest = path_.put_tagged_manifest("library/alpine", "bad", body,
+                                            regmirror::testing::kOciManifestType);
   path_.blocklist.replace({blob.str(), manifest.str()});
   auto reply = get(blob_path(blob));
   expect_oci_error(reply, 403, "DENIED");
@@ -367,9 +373,11 @@ TEST_F(RegistryHandlerTest, ARefusedPushWithABodyStillGetsItsAnswer) {
   // lost to a reset when the connection closes with unread bytes.
   const std::string body(512 * 1024, 'b');
   LoopbackClient client(path_.address());
-  ASSERT_TRUE(client.send_raw("PUT /v2/library/alpine/manifests/3.19 HTTP/1.1\r\nHost: m\r\n"
-                              "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n"
-                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(
+      client.send_raw("PUT /v2/library/alpine/manifests/3.19 HTTP/1.1\r\nHost: m\r\n"
+                      "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+                      "Content-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n" + body));
   auto reply = client.read_reply();
   ASSERT_TRUE(reply);
   expect_oci_error(*reply, 405, "UNSUPPORTED");

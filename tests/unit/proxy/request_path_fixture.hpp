@@ -7,22 +7,17 @@
 // every operation. Test code only.
 #include <gtest/gtest.h>
 
-#include <boost/asio/as_tuple.hpp>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <nlohmann/json.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -31,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
@@ -90,7 +86,8 @@ inline std::string pattern_bytes(std::size_t n, unsigned seed = 1) {
 inline std::string image_manifest(const std::string& label) {
   return R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)"
          R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,)"
-         R"("digest":")" + cache::digest_of(label).str() + R"("},"layers":[]})";
+         R"("digest":")" +
+         cache::digest_of(label).str() + R"("},"layers":[]})";
 }
 
 inline constexpr const char* kOciManifestType = "application/vnd.oci.image.manifest.v1+json";
@@ -163,11 +160,12 @@ inline TestAnswer blob_answer(const std::string& bytes) {
 }
 
 inline TestAnswer manifest_answer(const std::string& body, const char* type = kOciManifestType) {
-  return TestAnswer{200,
-                    {{"Content-Type", type}, {"Docker-Content-Digest", cache::digest_of(body).str()}},
-                    body,
-                    std::nullopt,
-                    {}};
+  return TestAnswer{
+      200,
+      {{"Content-Type", type}, {"Docker-Content-Digest", cache::digest_of(body).str()}},
+      body,
+      std::nullopt,
+      {}};
 }
 
 // The real HTTP server on 127.0.0.1:0, serving `handler` on its own thread until destroyed.
@@ -212,7 +210,8 @@ class RequestPath {
  public:
   explicit RequestPath(RequestPathOptions options = {}) : options_(std::move(options)) {
     auto opened = cache::FsBlobStore::open_at(dir_.path() / "data");
-    if (!opened) throw std::runtime_error("cannot open the blob store: " + opened.error().message());
+    if (!opened)
+      throw std::runtime_error("cannot open the blob store: " + opened.error().message());
     blobs_ = std::move(*opened);
     config::RegistryConfig hub;
     hub.name = "docker.io";
@@ -222,15 +221,18 @@ class RequestPath {
     routes_ = std::make_unique<config::RoutingTable>(config_);
     proxy::upstream::CircuitOptions circuit;
     circuit.failure_threshold = 1000;  // cases that break the upstream on purpose never open it
-    chains_.emplace(hub.name, std::make_unique<proxy::registry::UpstreamChain>(
-                                  config_.registries.at(hub.name),
-                                  std::vector<proxy::upstream::Endpoint>{{upstream.url(), std::nullopt}},
-                                  client_, metrics_, circuit));
+    chains_.emplace(hub.name,
+                    std::make_unique<proxy::registry::UpstreamChain>(
+                        config_.registries.at(hub.name),
+                        std::vector<proxy::upstream::Endpoint>{{upstream.url(), std::nullopt}},
+                        client_, metrics_, circuit));
     manifests_ = std::make_unique<proxy::registry::ManifestService>(
         *blobs_, metadata, metrics_, index_pool_, [this] { return now.load(); }, false, &hot);
-    fetcher_ = std::make_unique<proxy::registry::BlobFetcher>(*blobs_, metrics_, disk_pool_, options_.fetcher);
-    blob_service_ = std::make_unique<proxy::registry::BlobService>(proxy::registry::BlobServiceParts{
-        blobs_.get(), fetcher_.get(), &metrics_, &access_, &disk_pool_, nullptr, false});
+    fetcher_ = std::make_unique<proxy::registry::BlobFetcher>(*blobs_, metrics_, disk_pool_,
+                                                              options_.fetcher);
+    blob_service_ =
+        std::make_unique<proxy::registry::BlobService>(proxy::registry::BlobServiceParts{
+            blobs_.get(), fetcher_.get(), &metrics_, &access_, &disk_pool_, nullptr, false});
     network_thread_ = std::thread([this] { network_.run(); });
     if (options_.serve_http) start_server();
   }
@@ -251,7 +253,6 @@ class RequestPath {
   proxy::registry::BlobFetcher& fetcher() { return *fetcher_; }
   boost::asio::any_io_executor network() { return network_.get_executor(); }
   const std::string& address() const { return server_->address(); }  // with serve_http
-  std::filesystem::path temp_files() const { return dir_.path() / "data" / "tmp"; }
 
   // Runs a coroutine on the network thread and waits for its result (nullopt past the deadline).
   template <class T>
@@ -269,12 +270,15 @@ class RequestPath {
   }
 
   proxy::registry::Answer<proxy::registry::Manifest> get_manifest(const std::string& repository,
-                                                    const std::string& reference) {
+                                                                  const std::string& reference) {
     auto got = run<proxy::registry::Answer<proxy::registry::Manifest>>(
-        [this, repository, reference]() -> boost::asio::awaitable<proxy::registry::Answer<proxy::registry::Manifest>> {
+        [this, repository, reference]()
+            -> boost::asio::awaitable<proxy::registry::Answer<proxy::registry::Manifest>> {
           co_return co_await manifests_->get(chain(), repository, reference);
         });
-    if (!got) return proxy::registry::registry_error(proxy::registry::OciError::kInternal, "timed out in the test");
+    if (!got)
+      return proxy::registry::registry_error(proxy::registry::OciError::kInternal,
+                                             "timed out in the test");
     return std::move(*got);
   }
 
@@ -305,16 +309,15 @@ class RequestPath {
     std::string out((*reader)->size(), '\0');
     std::size_t done = 0;
     while (done < out.size()) {
-      auto n = (*reader)->read_at(done, std::as_writable_bytes(std::span(out.data() + done, out.size() - done)));
+      auto n = (*reader)->read_at(
+          done, std::as_writable_bytes(std::span(out.data() + done, out.size() - done)));
       if (!n || *n == 0) return std::nullopt;
       done += *n;
     }
     return out;
   }
 
-  bool no_temp_files() const {
-    return std::filesystem::is_empty(dir_.path() / "data" / "tmp");
-  }
+  bool no_temp_files() const { return std::filesystem::is_empty(dir_.path() / "data" / "tmp"); }
 
   // Waits until the download settles (complete or failed); its final status.
   static proxy::registry::BlobDownload::Status settled(proxy::registry::BlobDownload& download) {
@@ -326,10 +329,10 @@ class RequestPath {
     return download.status();
   }
 
-  ScriptedUpstream upstream;                     // scripted by each test
+  ScriptedUpstream upstream;  // scripted by each test
   cache::MemoryMetadataStore metadata;
   proxy::registry::HotManifestCache hot{8 << 20};
-  config::DigestBlocklist blocklist;             // used by the handler
+  config::DigestBlocklist blocklist;                 // used by the handler
   std::atomic<std::int64_t> now{proxy::unix_now()};  // ManifestService's clock
 
  private:
@@ -393,8 +396,9 @@ class LoopbackClient {
   explicit LoopbackClient(const std::string& address) : stream_(io_) {
     namespace asio = boost::asio;
     auto colon = address.rfind(':');
-    asio::ip::tcp::endpoint endpoint(asio::ip::make_address(address.substr(0, colon)),
-                                     static_cast<unsigned short>(std::stoul(address.substr(colon + 1))));
+    asio::ip::tcp::endpoint endpoint(
+        asio::ip::make_address(address.substr(0, colon)),
+        static_cast<unsigned short>(std::stoul(address.substr(colon + 1))));
     boost::system::error_code ec;
     stream_.socket().connect(endpoint, ec);
     connected_ = !ec;
@@ -465,10 +469,11 @@ class LoopbackClient {
     std::size_t got = 0;
     char byte = 0;
     stream_.expires_after(kDeadline);
-    stream_.async_read_some(boost::asio::buffer(&byte, 1), [&](boost::system::error_code ec, std::size_t n) {
-      result = ec;
-      got = n;
-    });
+    stream_.async_read_some(boost::asio::buffer(&byte, 1),
+                            [&](boost::system::error_code ec, std::size_t n) {
+                              result = ec;
+                              got = n;
+                            });
     drive();
     return got == 0 && result && result != boost::beast::error::timeout;
   }
