@@ -23,6 +23,7 @@ class TestHandler final : public Handler {
   boost::asio::awaitable<bool> handle(Connection& connection) override {
     ++handled;
     std::string target(connection.request().target());
+    if (target == "/upload") co_return co_await upload(connection);
     if (target != "/big") {
       http::response<http::string_body> response{http::status::ok, connection.request().version()};
       response.set(http::field::content_type, "text/plain");
@@ -44,6 +45,24 @@ class TestHandler final : public Handler {
 
   std::atomic<int> handled{0};
   std::atomic<bool> big_send_failed{false};
+
+ private:
+  // Reads the whole request body and answers "<bytes> <sha256 digest>".
+  static boost::asio::awaitable<bool> upload(Connection& connection) {
+    cache::DigestHasher hasher;
+    std::uint64_t total = 0;
+    std::vector<std::byte> chunk(64 * 1024);
+    for (;;) {
+      auto n = co_await connection.read_body_chunk(chunk, std::chrono::seconds(10));
+      if (!n) co_return false;
+      if (*n == 0) break;
+      hasher.update(std::span<const std::byte>(chunk.data(), *n));
+      total += *n;
+    }
+    http::response<http::string_body> response{http::status::ok, connection.request().version()};
+    response.body() = std::to_string(total) + " " + hasher.finish().str();
+    co_return co_await connection.send(std::move(response));
+  }
 };
 
 class HttpServerTest : public ::testing::Test {
@@ -152,6 +171,36 @@ TEST_F(HttpServerTest, ARequestHeadOverTheLimitGets431AndOneUnderItIsServed) {
   }
   EXPECT_EQ(handler_.handled, 1);
   expect_serving();
+}
+
+TEST_F(HttpServerTest, AHandlerReadsARequestBodyExactlyIncludingBytesThatCameWithTheHead) {
+  const auto body = regmirror::testing::pattern_bytes(300 * 1024 + 5, 21);
+  LoopbackClient client(server_.address());
+  // One write: the server's first read holds the head and the body's first bytes together.
+  ASSERT_TRUE(client.send_raw("POST /upload HTTP/1.1\r\nHost: m\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body));
+  auto reply = client.read_reply();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->status, 200u);
+  EXPECT_EQ(reply->body, std::to_string(body.size()) + " " + cache::digest_of(body).str());
+  EXPECT_FALSE(reply->keep_alive);  // a connection that carried a body is not reused
+}
+
+TEST_F(HttpServerTest, ExpectContinueGetsTheInterimAnswerBeforeTheBodyIsSent) {
+  const auto body = regmirror::testing::pattern_bytes(1000, 22);
+  LoopbackClient client(server_.address());
+  ASSERT_TRUE(
+      client.send_raw("POST /upload HTTP/1.1\r\nHost: m\r\nExpect: 100-continue\r\n"
+                      "Content-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n"));
+  auto interim = client.read_reply();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->status, 100u);
+  ASSERT_TRUE(client.send_raw(body));
+  auto reply = client.read_reply();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->status, 200u);
+  EXPECT_EQ(reply->body, "1000 " + cache::digest_of(body).str());
 }
 
 // The timeouts below are the server's own (one second here); the test only bounds its wait.
