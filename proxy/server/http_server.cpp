@@ -32,10 +32,12 @@ using tcp = asio::ip::tcp;
 struct HttpServer::Impl {
   Handler& handler;
   ServerOptions options;
-  // Accepting has a thread of its own: a network thread busy encrypting or copying never
-  // delays the next connection's accept. Sessions go round-robin to the network contexts.
-  asio::io_context accept_context{1};
+  // Sessions go round-robin to the network contexts. Declared before accept_context: the
+  // accept still pending at stop() holds a socket of one of them, destroyed with accept_context.
   std::vector<std::unique_ptr<asio::io_context>> contexts;
+  // Accepting has a thread of its own: a network thread busy encrypting or copying never
+  // delays the next connection's accept.
+  asio::io_context accept_context{1};
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<asio::signal_set> signals;
   std::atomic<std::size_t> active{0};
