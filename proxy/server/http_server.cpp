@@ -6,6 +6,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -26,6 +28,7 @@
 namespace regmirror::proxy::server {
 
 namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
@@ -108,10 +111,12 @@ struct HttpServer::Impl {
       auto head_timeout = options.header_timeout;
       if (!first && buffer.size() == 0) {
         if (tls == nullptr) {
-          tcp.expires_after(options.idle_timeout);
-          auto [wait_ec] = co_await tcp.socket().async_wait(tcp::socket::wait_read,
-                                                            asio::as_tuple(asio::use_awaitable));
-          if (wait_ec) break;
+          // The stream's own timer covers only reads and writes through it, not this wait.
+          asio::steady_timer idle(tcp.get_executor(), options.idle_timeout);
+          auto waited = co_await (
+              tcp.socket().async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable)) ||
+              idle.async_wait(asio::as_tuple(asio::use_awaitable)));
+          if (waited.index() != 0 || std::get<0>(std::get<0>(waited))) break;
         } else {
           // TLS may hold decrypted bytes the socket no longer shows: no separate idle wait.
           head_timeout = options.idle_timeout;

@@ -2,6 +2,8 @@
 // The HTTP/1.1 server: one acceptor, one io_context per thread (connections are spread over
 // them round-robin, so a connection's handlers never run concurrently and need no strand),
 // keep-alive, header size limit and idle timeout per connection.
+// The process must ignore SIGPIPE (proxy/app/main.cpp does): sendfile(2) and OpenSSL's socket
+// writes to a client that has reset raise it, and they have no MSG_NOSIGNAL.
 #include <chrono>
 #include <cstddef>
 #include <memory>

@@ -228,7 +228,7 @@ TEST(HttpServerTimeouts, AClientThatNeverSendsAHeadIsDisconnected) {
 // tcp_stream's expiry only covers operations started through the stream, so nothing ends
 // that wait: an idle kept-alive connection holds its max_connections slot until the client
 // closes it. Enable once the idle wait races a timer of its own.
-TEST(HttpServerTimeouts, DISABLED_AnIdleKeptAliveConnectionIsClosedAfterTheIdleTimeout) {
+TEST(HttpServerTimeouts, AnIdleKeptAliveConnectionIsClosedAfterTheIdleTimeout) {
   TestHandler handler;
   RunningServer server(handler, short_timeouts());
   LoopbackClient client(server.address());
