@@ -7,7 +7,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -28,9 +27,12 @@
 namespace regmirror::proxy::server {
 
 namespace asio = boost::asio;
-using namespace asio::experimental::awaitable_operators;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
+
+// What the wait for a kept-alive connection's next request reads at most (the head parser
+// reads the rest).
+constexpr std::size_t kIdleReadBytes = 512;
 
 struct HttpServer::Impl {
   Handler& handler;
@@ -111,12 +113,14 @@ struct HttpServer::Impl {
       auto head_timeout = options.header_timeout;
       if (!first && buffer.size() == 0) {
         if (tls == nullptr) {
-          // The stream's own timer covers only reads and writes through it, not this wait.
-          asio::steady_timer idle(tcp.get_executor(), options.idle_timeout);
-          auto waited = co_await (
-              tcp.socket().async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable)) ||
-              idle.async_wait(asio::as_tuple(asio::use_awaitable)));
-          if (waited.index() != 0 || std::get<0>(std::get<0>(waited))) break;
+          // Wait for the next request's first bytes with a read through the stream, which its
+          // timer covers (a socket wait is not); the buffer keeps its capacity from the last
+          // request, so an idle connection costs no timer or coroutine frame of its own.
+          tcp.expires_after(options.idle_timeout);
+          auto [idle_ec, idle_n] = co_await tcp.async_read_some(
+              buffer.prepare(kIdleReadBytes), asio::as_tuple(asio::use_awaitable));
+          if (idle_ec) break;
+          buffer.commit(idle_n);
         } else {
           // TLS may hold decrypted bytes the socket no longer shows: no separate idle wait.
           head_timeout = options.idle_timeout;
