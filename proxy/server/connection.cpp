@@ -10,7 +10,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/write.hpp>
 #include <unistd.h>
@@ -47,12 +46,6 @@ asio::awaitable<bool> wait_writable(asio::ip::tcp::socket& socket, asio::steady_
   co_return !ec;
 }
 
-// The status line, the fields and the blank line, as bytes for tls_write_all.
-std::string serialized_head(const http::response_header<>& head) {
-  http::fields::writer writer(head, head.version(), head.result_int());
-  return boost::beast::buffers_to_string(writer.get());
-}
-
 std::span<const std::byte> text_bytes(const std::string& text) {
   return std::as_bytes(std::span(text.data(), text.size()));
 }
@@ -69,9 +62,7 @@ asio::awaitable<bool> Connection::send(http::response<http::string_body> respons
   response.keep_alive(keep_alive_);
   response.prepare_payload();
   if (tls_ != nullptr) {
-    // One write, so a small answer (a manifest, an error) leaves in one TLS record.
-    std::string message = serialized_head(response.base());
-    message += response.body();
+    auto message = serialized_response(response.base(), response.body());
     co_return co_await tls_write_all(*tls_, text_bytes(message), write_timeout_);
   }
   stream_.expires_after(write_timeout_);
@@ -84,7 +75,7 @@ asio::awaitable<bool> Connection::send_header(http::response<http::empty_body>& 
                                               bool body_follows) {
   response.keep_alive(keep_alive_);
   if (tls_ != nullptr) {
-    co_return co_await tls_write_all(*tls_, text_bytes(serialized_head(response.base())),
+    co_return co_await tls_write_all(*tls_, text_bytes(serialized_response(response.base())),
                                      write_timeout_);
   }
   if (body_follows) set_cork(stream_.socket(), true);

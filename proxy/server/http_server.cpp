@@ -17,7 +17,6 @@
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <span>
-#include <sstream>
 #include <thread>
 #include <type_traits>
 
@@ -64,9 +63,8 @@ struct HttpServer::Impl {
     res.keep_alive(false);
     res.prepare_payload();
     if constexpr (std::is_same_v<Stream, TlsStream>) {
-      std::ostringstream message;  // TLS writes go straight to the socket (tls_socket_writer)
-      message << res;
-      auto bytes = message.str();
+      // TLS writes go straight to the socket (tls_socket_writer).
+      auto bytes = serialized_response(res.base(), res.body());
       co_await tls_write_all(stream, std::as_bytes(std::span(bytes.data(), bytes.size())),
                              std::chrono::seconds(5));
     } else {

@@ -5,6 +5,8 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http/fields.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -28,6 +30,14 @@ bool write_tls_records_to_socket(TlsStream& tls) {
   // Same rbio: OpenSSL adopts one reference for the new wbio and drops the old wbio's.
   SSL_set_bio(ssl, SSL_get_rbio(ssl), socket_bio);
   return true;
+}
+
+std::string serialized_response(const boost::beast::http::response_header<>& head,
+                                std::string_view body) {
+  boost::beast::http::fields::writer writer(head, head.version(), head.result_int());
+  std::string out = boost::beast::buffers_to_string(writer.get());
+  out += body;
+  return out;
 }
 
 asio::awaitable<bool> tls_write_all(TlsStream& tls, std::span<const std::byte> bytes,

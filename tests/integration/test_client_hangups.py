@@ -335,6 +335,21 @@ class ClientHangupTest(unittest.TestCase):
                     self.assert_alive_and_whole(mirror, self.blob_path, self.blob.digest,
                                                 self.blob.size)
 
+    def test_7_a_refused_request_head_over_tls_gets_its_answer(self):
+        """The server's own refusals (431 here) are written through the same socket path."""
+        cert, key = self.make_cert()
+        with Regmirror(BIN, mirror_config(self.proxy.url, tls={"cert": cert, "key": key})) as mirror:
+            context = ssl.create_default_context(cafile=cert)
+            raw = socket.create_connection(("127.0.0.1", mirror.port), timeout=30)
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+                sock.sendall(request_bytes("/v2/", extra="X-Big: " + "a" * 40000 + "\r\n"))
+                answer = b""
+                while data := sock.recv(65536):
+                    answer += data
+            self.assertTrue(answer.startswith(b"HTTP/1.1 431 "), answer[:200])
+            self.assertTrue(answer.endswith(b"request header too large\n"), answer[-200:])
+            self.assertEqual(tls_get_whole(mirror.port, context, "/v2/")[0], 200)
+
     def make_cert(self):
         certs = os.path.join(self.work, "tls")
         cert, key = os.path.join(certs, "tls.crt"), os.path.join(certs, "tls.key")
