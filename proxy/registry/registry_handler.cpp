@@ -78,12 +78,13 @@ class RequestContext {
   asio::awaitable<bool> serve(const RequestTarget& target) {
     const auto method = connection_.request().method();
     ex.kind = target.kind;
-    auto client = connection_.remote_address();
+    auto client = connection_.peer().address;
+    ex.client = connection_.peer().text;
     if (auto* policy = parts_.access_policy) {
       auto forwarded = connection_.request()["X-Forwarded-For"];
       client = policy->client_address(client, std::string_view(forwarded.data(), forwarded.size()));
+      if (client != connection_.peer().address) ex.client = client.to_string();
     }
-    ex.client = client.to_string();
     switch (target.kind) {
       case RouteKind::kHealthz:
         co_return co_await plain(http::status::ok, "ok\n");
@@ -514,14 +515,14 @@ asio::awaitable<bool> RegistryHandler::handle(Connection& connection) {
   bool keep = co_await context.serve(target);
   const auto& ex = context.ex;
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  auto method = std::string(request.method_string());
+  auto method = std::string_view(request.method_string().data(), request.method_string().size());
   parts_.metrics->http_request(route_name(ex.kind), method, ex.status, seconds);
   if (ex.kind != RouteKind::kHealthz && ex.kind != RouteKind::kReadyz && ex.kind != RouteKind::kMetrics) {
     auto status = std::to_string(ex.status);
     auto millis = std::to_string(static_cast<long>(seconds * 1000));
     auto bytes = std::to_string(ex.bytes);
     logging::info("request", {{"client", ex.client},
-                              {"user", ex.user.empty() ? std::string("-") : ex.user},
+                              {"user", ex.user.empty() ? std::string_view("-") : std::string_view(ex.user)},
                               {"method", method},
                               {"route", route_name(ex.kind)},
                               {"registry", ex.registry},

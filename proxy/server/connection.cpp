@@ -4,26 +4,23 @@
 #include <netinet/tcp.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
-
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/string.hpp>
-#include <boost/beast/http/write.hpp>
 #include <unistd.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/string.hpp>
 #include <tuple>
 #include <vector>
 
 #include "proxy/server/decimal_field.hpp"
+#include "proxy/server/response_bytes.hpp"
+#include "proxy/server/socket_writer.hpp"
 #include "proxy/server/tls_socket_writer.hpp"
 
 namespace regmirror::proxy::server {
 
 namespace asio = boost::asio;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -34,57 +31,23 @@ void set_cork(asio::ip::tcp::socket& socket, bool on) {
   ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof value);
 }
 
-// Waits until the socket can take more bytes, or the deadline passes (false).
-asio::awaitable<bool> wait_writable(asio::ip::tcp::socket& socket, asio::steady_timer& timer,
-                                    std::chrono::seconds timeout) {
-  timer.expires_after(timeout);
-  auto result =
-      co_await (socket.async_wait(asio::ip::tcp::socket::wait_write, asio::as_tuple(asio::use_awaitable)) ||
-                timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (result.index() != 0) co_return false;
-  auto [ec] = std::get<0>(result);
-  co_return !ec;
-}
-
 std::span<const std::byte> text_bytes(const std::string& text) {
   return std::as_bytes(std::span(text.data(), text.size()));
 }
 
 }  // namespace
 
-asio::ip::address Connection::remote_address() const {
-  boost::system::error_code ec;
-  auto endpoint = stream_.socket().remote_endpoint(ec);
-  return ec ? asio::ip::address() : endpoint.address();
-}
-
 asio::awaitable<bool> Connection::send(http::response<http::string_body> response) {
   response.keep_alive(keep_alive_);
   response.prepare_payload();
-  if (tls_ != nullptr) {
-    auto message = serialized_response(response.base(), response.body());
-    co_return co_await tls_write_all(*tls_, text_bytes(message), write_timeout_);
-  }
-  stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await http::async_write(stream_, response, asio::as_tuple(asio::use_awaitable));
-  stream_.expires_never();
-  co_return !ec;
+  co_return co_await send_bytes(text_bytes(serialized_response(response.base(), response.body())));
 }
 
 asio::awaitable<bool> Connection::send_header(http::response<http::empty_body>& response,
                                               bool body_follows) {
   response.keep_alive(keep_alive_);
-  if (tls_ != nullptr) {
-    co_return co_await tls_write_all(*tls_, text_bytes(serialized_response(response.base())),
-                                     write_timeout_);
-  }
-  if (body_follows) set_cork(stream_.socket(), true);
-  http::response_serializer<http::empty_body> serializer(response);
-  stream_.expires_after(write_timeout_);
-  auto [ec, n] =
-      co_await http::async_write_header(stream_, serializer, asio::as_tuple(asio::use_awaitable));
-  stream_.expires_never();
-  co_return !ec;
+  if (body_follows && tls_ == nullptr) set_cork(stream_.socket(), true);
+  co_return co_await send_bytes(text_bytes(serialized_response(response.base())));
 }
 
 asio::awaitable<bool> Connection::send_file(int fd, std::uint64_t offset, std::uint64_t length) {
@@ -96,7 +59,8 @@ asio::awaitable<bool> Connection::send_file(int fd, std::uint64_t offset, std::u
       ssize_t n = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) co_return false;
-      if (!co_await send_bytes(std::span(buffer.data(), static_cast<std::size_t>(n)))) co_return false;
+      if (!co_await send_bytes(std::span(buffer.data(), static_cast<std::size_t>(n))))
+        co_return false;
       offset += static_cast<std::uint64_t>(n);
       length -= static_cast<std::uint64_t>(n);
     }
@@ -132,11 +96,7 @@ asio::awaitable<bool> Connection::send_file(int fd, std::uint64_t offset, std::u
 
 asio::awaitable<bool> Connection::send_bytes(std::span<const std::byte> bytes) {
   if (tls_ != nullptr) co_return co_await tls_write_all(*tls_, bytes, write_timeout_);
-  stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes.data(), bytes.size()),
-                                            asio::as_tuple(asio::use_awaitable));
-  stream_.expires_never();
-  co_return !ec;
+  co_return co_await socket_write_all(stream_.socket(), bytes, write_timeout_);
 }
 
 bool Connection::body_left_unread() const {
@@ -151,12 +111,15 @@ std::optional<std::uint64_t> Connection::body_length() const {
   return parse_decimal_field(field->value());
 }
 
-asio::awaitable<Result<std::size_t>> Connection::read_body_chunk(
-    std::span<std::byte> out, std::chrono::seconds timeout) {
+asio::awaitable<Result<std::size_t>> Connection::read_body_chunk(std::span<std::byte> out,
+                                                                 std::chrono::seconds timeout) {
   using ChunkResult = Result<std::size_t>;
-  if (body_buffer_ == nullptr) co_return ChunkResult(boost::system::errc::make_error_code(boost::system::errc::not_supported));
+  if (body_buffer_ == nullptr)
+    co_return ChunkResult(boost::system::errc::make_error_code(boost::system::errc::not_supported));
   auto length = body_length();
-  if (!length) co_return ChunkResult(boost::system::errc::make_error_code(boost::system::errc::invalid_argument));
+  if (!length)
+    co_return ChunkResult(
+        boost::system::errc::make_error_code(boost::system::errc::invalid_argument));
   auto remaining = *length - body_read_;
   if (remaining == 0 || out.empty()) co_return ChunkResult(std::size_t{0});
   if (!continue_sent_) {
@@ -165,7 +128,8 @@ asio::awaitable<Result<std::size_t>> Connection::read_body_chunk(
     if (boost::beast::iequals(expect, "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       if (!co_await send_bytes(std::as_bytes(std::span(kContinue.data(), kContinue.size())))) {
-        co_return ChunkResult(boost::system::errc::make_error_code(boost::system::errc::broken_pipe));
+        co_return ChunkResult(
+            boost::system::errc::make_error_code(boost::system::errc::broken_pipe));
       }
     }
   }

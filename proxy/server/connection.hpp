@@ -5,20 +5,20 @@
 // connection must be dropped.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 
 #include "config/result.hpp"
-
 #include "proxy/server/tls_socket_writer.hpp"
 
 namespace regmirror::proxy::server {
@@ -26,19 +26,26 @@ namespace regmirror::proxy::server {
 namespace http = boost::beast::http;
 using Request = http::request<http::empty_body>;
 
+// The client's end of the socket, read once per connection (not a getpeername(2) per request).
+struct Peer {
+  boost::asio::ip::address address;
+  std::string text;  // address.to_string()
+};
+
 class Connection {
  public:
   // `tls` is null for plain TCP; with TLS, `stream` is its lowest layer.
-  Connection(boost::beast::tcp_stream& stream, TlsStream* tls, const Request& request,
-             bool keep_alive, std::chrono::seconds write_timeout)
+  Connection(boost::beast::tcp_stream& stream, TlsStream* tls, const Peer& peer,
+             const Request& request, bool keep_alive, std::chrono::seconds write_timeout)
       : stream_(stream),
         tls_(tls),
+        peer_(peer),
         request_(request),
         keep_alive_(keep_alive),
         write_timeout_(write_timeout) {}
 
   const Request& request() const { return request_; }
-  boost::asio::ip::address remote_address() const;
+  const Peer& peer() const { return peer_; }
   bool is_tls() const { return tls_ != nullptr; }
   bool keep_alive() const { return keep_alive_; }
   boost::asio::any_io_executor executor() { return stream_.get_executor(); }
@@ -63,8 +70,8 @@ class Connection {
   // is no body source or Content-Length, the client closes early, or `timeout` passes.
   // A client that sent `Expect: 100-continue` gets the interim 100 response on the first read:
   // a route that refuses a body answers without reading it, and the client never sends it.
-  boost::asio::awaitable<Result<std::size_t>> read_body_chunk(
-      std::span<std::byte> out, std::chrono::seconds timeout);
+  boost::asio::awaitable<Result<std::size_t>> read_body_chunk(std::span<std::byte> out,
+                                                              std::chrono::seconds timeout);
   // True when the request announced a body that was not read to its end: the server then
   // drains what the client still sends before closing, so the answer is not lost to a reset.
   bool body_left_unread() const;
@@ -72,6 +79,7 @@ class Connection {
  private:
   boost::beast::tcp_stream& stream_;
   TlsStream* tls_;
+  const Peer& peer_;
   const Request& request_;
   bool keep_alive_;
   std::chrono::seconds write_timeout_;

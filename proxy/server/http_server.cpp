@@ -1,27 +1,28 @@
 #include "proxy/server/http_server.hpp"
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
-#include <atomic>
 #include <charconv>
-#include <boost/asio/ssl/stream_base.hpp>
-#include <boost/beast/core/stream_traits.hpp>
 #include <span>
 #include <thread>
 #include <type_traits>
-
-#include "proxy/server/tls_context_provider.hpp"
 #include <vector>
+
+#include "proxy/server/response_bytes.hpp"
+#include "proxy/server/socket_writer.hpp"
+#include "proxy/server/tls_context_provider.hpp"
 
 namespace regmirror::proxy::server {
 
@@ -62,14 +63,12 @@ struct HttpServer::Impl {
     res.body().append(text).append("\n");
     res.keep_alive(false);
     res.prepare_payload();
+    auto wire = serialized_response(res.base(), res.body());
+    auto bytes = std::as_bytes(std::span(wire.data(), wire.size()));
     if constexpr (std::is_same_v<Stream, TlsStream>) {
-      // TLS writes go straight to the socket (tls_socket_writer).
-      auto bytes = serialized_response(res.base(), res.body());
-      co_await tls_write_all(stream, std::as_bytes(std::span(bytes.data(), bytes.size())),
-                             std::chrono::seconds(5));
+      co_await tls_write_all(stream, bytes, std::chrono::seconds(5));
     } else {
-      tcp.expires_after(std::chrono::seconds(5));
-      co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      co_await socket_write_all(tcp.socket(), bytes, std::chrono::seconds(5));
     }
   }
 
@@ -87,7 +86,8 @@ struct HttpServer::Impl {
       auto left = deadline - std::chrono::steady_clock::now();
       if (left <= std::chrono::steady_clock::duration::zero()) break;
       tcp.expires_after(left);
-      auto [ec, n] = co_await tcp.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await tcp.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
       if (ec) break;
       drained += n;
     }
@@ -97,6 +97,11 @@ struct HttpServer::Impl {
   // true when the last request left a body unread (see drain_unread_body).
   template <class Stream>
   asio::awaitable<bool> serve_requests(Stream& stream, beast::tcp_stream& tcp, TlsStream* tls) {
+    Peer peer;
+    boost::system::error_code peer_ec;
+    auto endpoint = tcp.socket().remote_endpoint(peer_ec);
+    if (!peer_ec) peer.address = endpoint.address();
+    peer.text = peer.address.to_string();
     beast::flat_buffer buffer;  // unbounded: the parser's header_limit is the bound
     bool first = true;
     while (true) {
@@ -126,8 +131,8 @@ struct HttpServer::Impl {
       }
       first = false;
       tcp.expires_after(head_timeout);
-      auto [ec, n] =
-          co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] = co_await http::async_read_header(stream, buffer, parser,
+                                                      asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (ec == http::error::header_limit) {
           co_await refuse(stream, tcp, http::status::request_header_fields_too_large,
@@ -150,8 +155,8 @@ struct HttpServer::Impl {
       // A request with a body (push, admin upload) can be read by the handler; the connection
       // is closed afterwards rather than trusting that the body was consumed exactly.
       bool body_follows = !parser.is_done();
-      Connection connection(tcp, tls, parser.get(), parser.get().keep_alive() && !body_follows,
-                            options.write_timeout);
+      Connection connection(tcp, tls, peer, parser.get(),
+                            parser.get().keep_alive() && !body_follows, options.write_timeout);
       if (body_follows) connection.attach_body_source(buffer);
       bool keep = co_await handler.handle(connection);
       if (connection.body_left_unread()) co_return true;
@@ -202,7 +207,8 @@ struct HttpServer::Impl {
     std::size_t next = 0;
     while (acceptor->is_open()) {
       auto& context = *contexts[next++ % contexts.size()];
-      auto [ec, socket] = co_await acceptor->async_accept(context, asio::as_tuple(asio::use_awaitable));
+      auto [ec, socket] =
+          co_await acceptor->async_accept(context, asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor->is_open()) break;
         // EMFILE and friends: back off briefly instead of spinning.
@@ -233,7 +239,8 @@ Result<std::string> HttpServer::listen(const std::string& address) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos) return asio::error::invalid_argument;
   auto host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
   if (ec) return ec;

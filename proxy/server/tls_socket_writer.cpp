@@ -5,19 +5,15 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/http/fields.hpp>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <climits>
 #include <optional>
+
+#include "proxy/server/socket_writer.hpp"
 
 namespace regmirror::proxy::server {
 
 namespace asio = boost::asio;
-using namespace asio::experimental::awaitable_operators;
 
 bool write_tls_records_to_socket(TlsStream& tls) {
   auto& socket = boost::beast::get_lowest_layer(tls).socket();
@@ -30,14 +26,6 @@ bool write_tls_records_to_socket(TlsStream& tls) {
   // Same rbio: OpenSSL adopts one reference for the new wbio and drops the old wbio's.
   SSL_set_bio(ssl, SSL_get_rbio(ssl), socket_bio);
   return true;
-}
-
-std::string serialized_response(const boost::beast::http::response_header<>& head,
-                                std::string_view body) {
-  boost::beast::http::fields::writer writer(head, head.version(), head.result_int());
-  std::string out = boost::beast::buffers_to_string(writer.get());
-  out += body;
-  return out;
 }
 
 asio::awaitable<bool> tls_write_all(TlsStream& tls, std::span<const std::byte> bytes,
@@ -56,11 +44,7 @@ asio::awaitable<bool> tls_write_all(TlsStream& tls, std::span<const std::byte> b
     if (SSL_get_error(ssl, written) != SSL_ERROR_WANT_WRITE) co_return false;
     // Full socket: retry the same bytes once it drains (OpenSSL requires the same data).
     if (!timer) timer.emplace(socket.get_executor());
-    timer->expires_after(timeout);
-    auto waited = co_await (
-        socket.async_wait(asio::ip::tcp::socket::wait_write, asio::as_tuple(asio::use_awaitable)) ||
-        timer->async_wait(asio::as_tuple(asio::use_awaitable)));
-    if (waited.index() != 0 || std::get<0>(std::get<0>(waited))) co_return false;
+    if (!co_await wait_writable(socket, *timer, timeout)) co_return false;
   }
   co_return true;
 }

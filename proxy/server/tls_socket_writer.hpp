@@ -7,13 +7,10 @@
 // while reads (request heads, upload bodies) and the shutdown stay on Asio's stream.
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/message.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <cstddef>
 #include <span>
-#include <string>
-#include <string_view>
 
 namespace regmirror::proxy::server {
 
@@ -28,10 +25,5 @@ bool write_tls_records_to_socket(TlsStream& tls);
 // most `timeout` (no progress for that long: false, the client is gone or too slow).
 boost::asio::awaitable<bool> tls_write_all(TlsStream& tls, std::span<const std::byte> bytes,
                                            std::chrono::seconds timeout);
-
-// A response's status line, fields and blank line, then `body`, as one buffer for
-// tls_write_all: a small answer (a manifest, an error) leaves in one TLS record.
-std::string serialized_response(const boost::beast::http::response_header<>& head,
-                                std::string_view body = {});
 
 }  // namespace regmirror::proxy::server
