@@ -1,10 +1,18 @@
 #include "proxy/upstream/curl_multi.hpp"
 
 #include <curl/curl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <deque>
 #include <mutex>
+#include <optional>
+#include <algorithm>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -46,10 +54,30 @@ struct CurlMulti::Impl {
   std::atomic<std::size_t> running_count{0};
   std::atomic<std::size_t> queued_count{0};
 
+  // The transfer thread waits in epoll_wait on the sockets libcurl asks for (socket callback)
+  // and on `wake_fd` (commands); libcurl's own timeouts come through the timer callback. Each
+  // event is one curl_multi_socket_action on that socket: the cost of a loop turn follows the
+  // sockets that are ready, not the number of transfers (curl_multi_perform and poll(2) visit
+  // every one: 500 slow transfers cost most of a core that way, bench/README.md).
+  int epoll_fd = -1;
+  int wake_fd = -1;
+  using Clock = std::chrono::steady_clock;
+  std::optional<Clock::time_point> timer_due;  // libcurl's next timeout; none when unset
+
   explicit Impl(CurlMultiOptions opts) : options(opts) {
     static std::once_flag global_init;
     std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     multi = curl_multi_init();
+    epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+    wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    epoll_event wake{};
+    wake.events = EPOLLIN;
+    wake.data.fd = wake_fd;
+    ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &wake);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::on_socket);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::on_timer);
+    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
     if (options.max_host_connections > 0) {
       curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS,
                         static_cast<long>(options.max_host_connections));
@@ -68,7 +96,7 @@ struct CurlMulti::Impl {
     std::lock_guard lock(stop_mutex);
     if (thread.joinable()) {
       stopping = true;
-      curl_multi_wakeup(multi);
+      wake();
       thread.join();
     }
   }
@@ -78,6 +106,42 @@ struct CurlMulti::Impl {
     for (auto* handle : idle_handles) curl_easy_cleanup(handle);
     curl_multi_cleanup(multi);
     curl_share_cleanup(share);
+    ::close(wake_fd);
+    ::close(epoll_fd);
+  }
+
+  void wake() const {
+    // The counter saturates at most at 2^64-2: a failed write means a wake-up is pending anyway.
+    [[maybe_unused]] auto ignored = ::eventfd_write(wake_fd, 1);
+  }
+
+  // libcurl: watch `socket` for `what` (CURL_POLL_IN/OUT/INOUT), or stop (CURL_POLL_REMOVE).
+  static int on_socket(CURL*, curl_socket_t socket, int what, void* user, void*) noexcept {
+    auto* self = static_cast<Impl*>(user);
+    if (what == CURL_POLL_REMOVE) {
+      ::epoll_ctl(self->epoll_fd, EPOLL_CTL_DEL, socket, nullptr);  // EBADF once closed: fine
+      return 0;
+    }
+    epoll_event event{};
+    event.data.fd = socket;
+    if ((what & CURL_POLL_IN) != 0) event.events |= EPOLLIN;
+    if ((what & CURL_POLL_OUT) != 0) event.events |= EPOLLOUT;
+    if (::epoll_ctl(self->epoll_fd, EPOLL_CTL_MOD, socket, &event) != 0 && errno == ENOENT &&
+        ::epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, socket, &event) != 0) {
+      return -1;  // libcurl fails the transfers on this socket
+    }
+    return 0;
+  }
+
+  // libcurl: call back with CURL_SOCKET_TIMEOUT in `timeout_ms` (-1: no timeout wanted).
+  static int on_timer(CURLM*, long timeout_ms, void* user) noexcept {
+    auto* self = static_cast<Impl*>(user);
+    if (timeout_ms < 0) {
+      self->timer_due.reset();
+    } else {
+      self->timer_due = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    }
+    return 0;
   }
 
   static void lock(CURL*, curl_lock_data data, curl_lock_access, void* user) noexcept {
@@ -92,7 +156,7 @@ struct CurlMulti::Impl {
       std::lock_guard lock(commands_mutex);
       if (!stopping) {
         commands.push_back(std::move(command));
-        curl_multi_wakeup(multi);
+        wake();
         return;
       }
     }
@@ -196,6 +260,10 @@ struct CurlMulti::Impl {
   }
 
   void loop() {
+    constexpr int kMaxEvents = 256;
+    constexpr auto kLongestWait = std::chrono::seconds(1);
+    std::array<epoll_event, kMaxEvents> events{};
+    int still_running = 0;
     while (!stopping) {
       std::vector<Command> batch;
       {
@@ -204,11 +272,35 @@ struct CurlMulti::Impl {
       }
       for (auto& command : batch) apply(command);
       fill_slots();
-      int still_running = 0;
-      curl_multi_perform(multi, &still_running);
+      auto wait = std::chrono::milliseconds(kLongestWait);
+      if (timer_due) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(*timer_due - Clock::now());
+        wait = std::clamp(left, std::chrono::milliseconds(0), wait);
+      }
+      int ready = ::epoll_wait(epoll_fd, events.data(), kMaxEvents, static_cast<int>(wait.count()));
+      for (int i = 0; i < ready; ++i) {
+        int fd = events[i].data.fd;
+        if (fd == wake_fd) {
+          eventfd_t count = 0;
+          [[maybe_unused]] auto drained = ::eventfd_read(wake_fd, &count);
+          continue;
+        }
+        int mask = 0;
+        if ((events[i].events & EPOLLIN) != 0) mask |= CURL_CSELECT_IN;
+        if ((events[i].events & EPOLLOUT) != 0) mask |= CURL_CSELECT_OUT;
+        if ((events[i].events & (EPOLLERR | EPOLLHUP)) != 0) mask |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(multi, fd, mask, &still_running);
+      }
+      // The timer is one-shot: cleared before libcurl runs, which sets the next one.
+      if (timer_due && Clock::now() >= *timer_due) {
+        timer_due.reset();
+        curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &still_running);
+      } else if (ready == 0 && !timer_due) {
+        // A quiet second: let libcurl check its own deadlines anyway (cheap, no socket walk).
+        curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &still_running);
+      }
       reap();
       fill_slots();
-      curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
     }
     // Shutting down: everything unfinished ends as aborted.
     std::vector<Command> batch;
