@@ -3,12 +3,15 @@
 // transfer thread, which must never block; the writer writes to disk (and, with S3, into a
 // multipart upload) and may. So chunks go into a bounded queue that one job at a time drains
 // on the disk pool; past `max_queued` bytes the transfer is paused (SinkAction::kPause) until
-// the queue is below half of it. Clients following the download see only bytes written.
+// the queue is below half of it. A job starts once 128 KiB wait or the oldest is 100 ms old
+// (and at the end of each hop), not per chunk. Clients following the download see only bytes
+// written.
 //
 // Thread-safety: accept() and begin() on the transfer thread; the rest from the download's
 // coroutine; the drain job on the pool.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -78,6 +81,7 @@ class WriteBehind : public std::enable_shared_from_this<WriteBehind> {
   std::size_t queued_ = 0;
   std::uint64_t accepted_ = 0;
   std::uint64_t skip_ = 0;
+  std::chrono::steady_clock::time_point waiting_since_;  // first byte no job is draining yet
   upstream::StreamSink* sink_ = nullptr;
   std::vector<std::function<void()>> idle_waiters_;
 };
