@@ -31,7 +31,8 @@ std::span<const std::byte> bytes(const std::string& s, std::size_t from, std::si
 bool drained(WriteBehind& body) {
   asio::io_context io;
   bool ok = false;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> { ok = co_await body.drained(); }, asio::detached);
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { ok = co_await body.drained(); }, asio::detached);
   io.run();
   return ok;
 }
@@ -120,6 +121,60 @@ TEST(WriteBehind, AWriterThatCannotOpenFailsTheDownloadAndAbortsTheTransfer) {
   EXPECT_EQ(download->status().state, BlobDownload::State::kFailed);
   EXPECT_NE(download->status().message.find(digest.str()), std::string::npos);
   EXPECT_EQ(body->accept(bytes(content, 0, 10)), upstream::SinkAction::kAbort);
+}
+
+// Small chunks (a slow upstream) are written in batches: a drain job starts once 128 KiB wait
+// or the oldest waiting byte is 100 ms old, not per chunk.
+TEST(WriteBehind, SmallChunksAreWrittenInBatchesBySizeOrAge) {
+  cache::MemoryBlobStore store;
+  const auto content = pattern(std::size_t{256} * 1024);
+  const auto digest = cache::digest_of(content);
+  auto download = std::make_shared<BlobDownload>(digest);
+  asio::thread_pool pool(1);
+  auto body = std::make_shared<WriteBehind>(download, pool);
+  body->begin(content.size(), [&] { return store.begin_write(digest, content.size()); });
+  ASSERT_TRUE(
+      eventually([&] { return download->status().state == BlobDownload::State::kStreaming; }));
+  constexpr std::size_t kChunk = 4096;
+  auto written = [&] { return download->status().written; };
+
+  // Four chunks at once: below both thresholds, nothing is written yet.
+  const auto first = std::chrono::steady_clock::now();
+  std::size_t offset = 0;
+  for (int i = 0; i < 4; ++i, offset += kChunk)
+    ASSERT_EQ(body->accept(bytes(content, offset, kChunk)), upstream::SinkAction::kContinue);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Only meaningful when this thread was not held up past the age limit itself.
+  if (std::chrono::steady_clock::now() - first < std::chrono::milliseconds(90)) {
+    EXPECT_EQ(written(), 0U);
+  }
+
+  // By age: the next chunk, once the first is over 100 ms old, starts a job for all five.
+  std::this_thread::sleep_for(std::chrono::milliseconds(110));
+  ASSERT_EQ(body->accept(bytes(content, offset, kChunk)), upstream::SinkAction::kContinue);
+  offset += kChunk;
+  ASSERT_TRUE(eventually([&] { return written() == offset; })) << written();
+
+  // By size: up to 128 KiB waiting starts a job without any wait.
+  const auto before = offset;
+  while (offset - before < std::size_t{128} * 1024) {
+    ASSERT_EQ(body->accept(bytes(content, offset, kChunk)), upstream::SinkAction::kContinue);
+    offset += kChunk;
+  }
+  ASSERT_TRUE(eventually([&] { return written() >= before + std::size_t{128} * 1024; }))
+      << written();
+
+  // The end of the hop (drained) writes what is left, however little.
+  while (offset < content.size()) {
+    ASSERT_EQ(body->accept(bytes(content, offset,
+                                 1000 < content.size() - offset ? 1000 : content.size() - offset)),
+              upstream::SinkAction::kContinue);
+    offset += std::min<std::size_t>(1000, content.size() - offset);
+  }
+  ASSERT_TRUE(drained(*body));
+  EXPECT_EQ(written(), content.size());
+  download->finish();
+  EXPECT_EQ(download->status().state, BlobDownload::State::kComplete);
 }
 
 }  // namespace
