@@ -18,7 +18,7 @@ constexpr std::size_t kBlock = 1 << 20;  // queue blocks: one allocation per MiB
 // A drain job is started once this much waits, or the oldest waiting byte is this old (or the
 // hop ends: drained()). Scheduling one per chunk woke a pool thread and then a network thread
 // for every few KiB: with 500 slow transfers, context switches were 40% of the mirror's CPU.
-constexpr std::size_t kDrainBytes = 128 * 1024;
+constexpr std::size_t kDrainBytes = std::size_t{128} * 1024;
 constexpr auto kDrainAge = std::chrono::milliseconds(100);
 }  // namespace
 

@@ -12,7 +12,7 @@ namespace {
 namespace http = boost::beast::http;
 
 // Beast's own serializer is the oracle: the bytes must be the same, field order included.
-std::string beast_bytes(http::response<http::string_body> response) {
+std::string beast_bytes(const http::response<http::string_body>& response) {
   std::ostringstream out;
   out << response;
   return out.str();

@@ -38,7 +38,7 @@ struct SocketPair {
   std::pair<bool, Clock::duration> write(std::span<const std::byte> bytes, std::chrono::seconds timeout) {
     std::optional<bool> result;
     auto started = Clock::now();
-    asio::co_spawn(io, socket_write_all(writer, bytes, timeout), [&](std::exception_ptr, bool ok) { result = ok; });
+    asio::co_spawn(io, socket_write_all(writer, bytes, timeout), [&](const std::exception_ptr&, bool ok) { result = ok; });
     io.run();
     io.restart();
     EXPECT_TRUE(result.has_value());
@@ -58,7 +58,7 @@ TEST(SocketWriter, SixtyFourMebibytesToASlowReaderArriveWholeAndInOrder) {
   std::atomic<bool> same{true};
   std::size_t received = 0;
   std::thread reader([&] {
-    std::vector<std::byte> chunk(256 * 1024);
+    std::vector<std::byte> chunk(std::size_t{256} * 1024);
     int reads = 0;
     while (true) {
       boost::system::error_code ec;
