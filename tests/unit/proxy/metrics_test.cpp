@@ -36,6 +36,7 @@ TEST(Metrics, GaugesKeepTheLastValueAndThreadsShareChildren) {
   metrics.upstream_ratelimit("docker.io", "https://registry-1.docker.io", 100, 40);
   metrics.upstream_ratelimit("docker.io", "https://registry-1.docker.io", 100, 39);
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&metrics] {
       for (int i = 0; i < 10000; ++i) metrics.served_bytes(i % 2 == 0 ? "cache" : "upstream", 1);
