@@ -110,7 +110,6 @@ void WriteBehind::drain() {
     Open open;
     std::optional<std::uint64_t> total;
     std::function<void()> resume;
-    std::vector<std::function<void()>> idle;
     {
       std::lock_guard lock(mutex_);
       if (!failed_ && !opened_) {
@@ -128,13 +127,15 @@ void WriteBehind::drain() {
           paused_ = false;
           resume = sink_->resume;
         }
-        idle.swap(idle_waiters_);
+        // Woken under the lock: a waiter that saw the drained state has nothing left in flight
+        // that could touch its executor or timer after it returned.
+        for (auto& waiter : idle_waiters_) waiter.wake();
+        idle_waiters_.clear();
       }
     }
     switch (step) {
       case Step::kIdle:
         if (resume) resume();
-        for (auto& wake : idle) wake();
         return;
       case Step::kOpen: {
         auto writer = open();
@@ -177,15 +178,32 @@ void WriteBehind::drain() {
 
 asio::awaitable<bool> WriteBehind::drained() {
   auto executor = co_await asio::this_coro::executor;
+  auto timer = std::make_shared<asio::steady_timer>(executor);
+  const std::weak_ptr<asio::steady_timer> weak = timer;
+  // Forgets this coroutine's waiter before it returns, so that a later drain job cannot post to
+  // an executor (or keep a timer) that may be gone by then.
+  auto forget = [&] {
+    std::erase_if(idle_waiters_, [&](const IdleWaiter& w) { return w.owner == timer.get(); });
+  };
   for (;;) {
-    auto timer = std::make_shared<asio::steady_timer>(executor, std::chrono::seconds(30));
+    timer->expires_after(std::chrono::seconds(30));
     {
       std::lock_guard lock(mutex_);
-      if (!begun_) co_return false;
-      if (failed_) co_return false;
-      if (opened_ && !draining_ && queue_.empty()) co_return true;
-      idle_waiters_.emplace_back(
-          [timer] { asio::post(timer->get_executor(), [timer] { timer->cancel(); }); });
+      if (!begun_ || failed_) {
+        forget();
+        co_return false;
+      }
+      if (opened_ && !draining_ && queue_.empty()) {
+        forget();
+        co_return true;
+      }
+      forget();
+      // The posted handler holds the timer weakly: it may run after this coroutine ended.
+      idle_waiters_.push_back({timer.get(), [executor, weak] {
+                                 asio::post(executor, [weak] {
+                                   if (auto t = weak.lock()) t->cancel();
+                                 });
+                               }});
       if (!draining_) schedule_locked();
     }
     co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));

@@ -83,7 +83,11 @@ class WriteBehind : public std::enable_shared_from_this<WriteBehind> {
   std::uint64_t skip_ = 0;
   std::chrono::steady_clock::time_point waiting_since_;  // first byte no job is draining yet
   upstream::StreamSink* sink_ = nullptr;
-  std::vector<std::function<void()>> idle_waiters_;
+  struct IdleWaiter {
+    const void* owner;  // the waiting coroutine's timer, to forget it when that one returns
+    std::function<void()> wake;
+  };
+  std::vector<IdleWaiter> idle_waiters_;
 };
 
 }  // namespace regmirror::proxy::registry
